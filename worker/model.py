@@ -1,0 +1,275 @@
+"""The values every part of steadyhand speaks in: frozen, typed, time-zone aware.
+
+This module is the bottom of the import graph: it imports nothing of the project, does
+no I/O and reads no clock. Connectors build these values; the pure core
+(``analysis``, ``planning``, ``schedule``) consumes them.
+
+Glossary
+--------
+time range
+    A half-open interval ``[start, end)`` of aware datetimes.
+event
+    One occurrence on a calendar (a recurring series arrives expanded, one event per
+    instance). ``id`` is unique within its calendar; an instance of a series has
+    ``series_id`` set to the series' UID.
+working hours
+    Per weekday, zero or more local ``(start, end)`` wall-clock ranges. A weekday with
+    no range is a day off.
+block
+    Time steadyhand books on a calendar (coaching, recovery, focus, lunch). An event
+    that carries ``owned_block_id`` is steadyhand's; every other event is the user's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+UTC = ZoneInfo("UTC")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be time-zone aware, got naive {value.isoformat()}")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """A half-open interval ``[start, end)`` of aware datetimes."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware("start", self.start)
+        _require_aware("end", self.end)
+        if self.end < self.start:
+            raise ValueError(f"range ends before it starts: {self.start} .. {self.end}")
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def overlaps(self, other: TimeRange) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+class Status(StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class Response(StrEnum):
+    """The calendar owner's own answer to the event."""
+
+    ACCEPTED = "accepted"
+    TENTATIVE = "tentative"
+    DECLINED = "declined"
+    NEEDS_ACTION = "needs_action"
+    ORGANIZER = "organizer"
+
+
+class Transparency(StrEnum):
+    BUSY = "busy"
+    FREE = "free"
+
+
+class EventType(StrEnum):
+    DEFAULT = "default"
+    FOCUS = "focus"
+    OUT_OF_OFFICE = "out_of_office"
+    WORKING_LOCATION = "working_location"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event occurrence as a connector read it (DESIGN §2)."""
+
+    id: str
+    calendar_id: str
+    start: datetime
+    end: datetime
+    all_day: bool = False
+    status: Status = Status.CONFIRMED
+    response: Response = Response.ORGANIZER
+    transparency: Transparency = Transparency.BUSY
+    event_type: EventType = EventType.DEFAULT
+    attendees: tuple[str, ...] = ()
+    organizer: str | None = None
+    series_id: str | None = None
+    etag: str | None = None
+    owned_block_id: str | None = None
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware("Event.start", self.start)
+        _require_aware("Event.end", self.end)
+
+    @property
+    def range(self) -> TimeRange:
+        return TimeRange(self.start, max(self.start, self.end))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingHours:
+    """Local wall-clock ranges per weekday (0 = Monday). A missing weekday is a day off."""
+
+    days: Mapping[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, days: Mapping[int, Iterable[tuple[time, time]]]) -> WorkingHours:
+        return cls({d: tuple(sorted(r)) for d, r in sorted(days.items()) if tuple(r)})
+
+    def ranges_on(self, day: date, tz: ZoneInfo) -> list[TimeRange]:
+        """The working ranges of ``day`` as aware ranges; a DST gap shortens a range."""
+        out = []
+        for start, end in self.days.get(day.weekday(), ()):
+            s = _local(day, start, tz)
+            e = _local(day, end, tz)
+            if e > s:
+                out.append(TimeRange(s, e))
+        return out
+
+    def is_day_off(self, day: date) -> bool:
+        return not self.days.get(day.weekday())
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.days.items())))
+
+
+def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The instant a wall clock in ``tz`` shows ``at`` on ``day``.
+
+    A wall time that does not exist (skipped by a DST change) maps to the instant the
+    clocks jumped to; an ambiguous one (repeated) maps to its first occurrence.
+    """
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    roundtrip = aware.astimezone(UTC).astimezone(tz)
+    if roundtrip.replace(tzinfo=None) != naive:  # skipped wall time
+        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
+    return aware
+
+
+def local_day_range(day: date, tz: ZoneInfo) -> TimeRange:
+    """Midnight to midnight of ``day`` in ``tz``: 23, 24 or 25 hours (or 0 where a day is skipped)."""
+    return TimeRange(_local(day, time(0), tz), _local(day + timedelta(days=1), time(0), tz))
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
+    name: str
+    timezone: str
+    working_hours: WorkingHours
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    name: str
+    leader: str
+    members: tuple[str, ...]
+
+    @property
+    def everyone(self) -> tuple[str, ...]:
+        return (self.leader, *(m for m in self.members if m != self.leader))
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRef:
+    """Which calendar to read: enough for its connector to find it, nothing secret.
+
+    ``key`` is steadyhand's stable name for it (``person:kind:location``); ``timezone``
+    is how floating (zone-less) times on it are read: the owner's time zone.
+    """
+
+    key: str
+    owner: str
+    kind: str
+    location: str
+    timezone: str
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """What a connector remembers between syncs of one calendar. Opaque to the core.
+
+    ``token``: a provider sync token or delta link; ``etag`` / ``last_modified``: HTTP
+    validators; ``fingerprint``: a digest of local files; ``window``: the range the
+    events were read for (a new window means a new expansion of recurring series).
+    """
+
+    token: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    fingerprint: str | None = None
+    window: TimeRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """``full``: ``events`` is the whole calendar for the window (replace what you had).
+    Otherwise ``events`` are new or changed and ``removed`` lists deleted event ids.
+    ``unchanged``: nothing was read again (a 304 or the same file)."""
+
+    events: tuple[Event, ...]
+    removed: tuple[str, ...]
+    state: SyncState
+    full: bool
+    unchanged: bool = False
+
+
+class ChangeKind(StrEnum):
+    CREATE = "create"
+    MOVE = "move"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Time steadyhand wants on a calendar, and why."""
+
+    id: str
+    owner: str
+    rule: str
+    start: datetime
+    end: datetime
+    title: str
+    transparency: Transparency = Transparency.BUSY
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _require_aware("Block.start", self.start)
+        _require_aware("Block.end", self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChange:
+    """One write a plan asks for. ``event_id``/``etag`` name the existing event for
+    move and delete; they are None for create."""
+
+    kind: ChangeKind
+    block: Block
+    reason: str
+    event_id: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    change: BlockChange
+    event_id: str
+    etag: str | None = None
