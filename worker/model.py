@@ -39,7 +39,12 @@ def _require_aware(name: str, value: datetime) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TimeRange:
-    """A half-open interval ``[start, end)`` of aware datetimes."""
+    """A half-open interval ``[start, end)`` of aware datetimes, held in UTC.
+
+    Python compares and subtracts two datetimes of the *same* zone by their wall clocks,
+    which is wrong across a DST change; holding both ends in UTC makes ``duration``,
+    ``overlaps`` and ``contains`` exact.
+    """
 
     start: datetime
     end: datetime
@@ -47,6 +52,8 @@ class TimeRange:
     def __post_init__(self) -> None:
         _require_aware("start", self.start)
         _require_aware("end", self.end)
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
         if self.end < self.start:
             raise ValueError(f"range ends before it starts: {self.start} .. {self.end}")
 
@@ -132,8 +139,8 @@ class WorkingHours:
         """The working ranges of ``day`` as aware ranges; a DST gap shortens a range."""
         out = []
         for start, end in self.days.get(day.weekday(), ()):
-            s = _local(day, start, tz)
-            e = _local(day, end, tz)
+            s = wall_time(day, start, tz)
+            e = wall_time(day, end, tz)
             if e > s:
                 out.append(TimeRange(s, e))
         return out
@@ -145,7 +152,7 @@ class WorkingHours:
         return hash(tuple(sorted(self.days.items())))
 
 
-def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+def wall_time(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The instant a wall clock in ``tz`` shows ``at`` on ``day``.
 
     A wall time that does not exist (skipped by a DST change) maps to the instant the
@@ -153,15 +160,26 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     """
     naive = datetime.combine(day, at)
     aware = naive.replace(tzinfo=tz, fold=0)
-    roundtrip = aware.astimezone(UTC).astimezone(tz)
-    if roundtrip.replace(tzinfo=None) != naive:  # skipped wall time
-        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
-    return aware
+    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
+        return aware
+    # Skipped: the jump lies between reading ``naive`` with the offset after the change
+    # (too early) and with the offset before it (too late). Find it to the second.
+    lo = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    hi = aware.astimezone(UTC)
+    if lo > hi:
+        lo, hi = hi, lo
+    while (hi - lo) > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0).astimezone(tz) if hi.microsecond else hi.astimezone(tz)
 
 
 def local_day_range(day: date, tz: ZoneInfo) -> TimeRange:
     """Midnight to midnight of ``day`` in ``tz``: 23, 24 or 25 hours (or 0 where a day is skipped)."""
-    return TimeRange(_local(day, time(0), tz), _local(day + timedelta(days=1), time(0), tz))
+    return TimeRange(wall_time(day, time(0), tz), wall_time(day + timedelta(days=1), time(0), tz))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,471 @@
+"""iCalendar text -> :class:`worker.model.Event`: parsing, expansion and mapping for ics and vdir.
+
+One lenient path for every iCalendar source. :func:`parse` turns bytes into calendars
+(several ``VCALENDAR`` blocks per file are fine) and :func:`events_between` expands them
+inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
+user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
+file; what can be read around is read around, and said once in a WARNING log line.
+
+Time zones, in the order they are tried: the zone icalendar resolved (IANA names, Windows
+names such as ``W. Europe Standard Time``, the file's own VTIMEZONE definitions); a
+VTIMEZONE or Windows name that matches once stray whitespace is ignored; ``X-WR-TIMEZONE``
+for floating times; and last the owner's zone (``CalendarRef.timezone``), which is how
+floating times and unknown TZIDs are read.
+
+Event ids: the UID; for an occurrence of a recurring series, ``UID@RECURRENCE-ID`` with
+the RECURRENCE-ID in UTC (``uid@20261104T090000Z``), or as ``YYYYMMDD`` for an all-day
+series, whose instants depend on the reader's zone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events
+import x_wr_timezone
+from icalendar.prop import vDDDLists, vDDDTypes
+from icalendar.timezone import tzp
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
+from worker.model import (
+    UTC,
+    CalendarRef,
+    Event,
+    EventType,
+    Response,
+    Status,
+    TimeRange,
+    Transparency,
+)
+
+logger = logging.getLogger(__name__)
+
+FIX_FILE = "export the calendar again or fix the file"
+TYPE_PROPERTY = "X-STEADYHAND-TYPE"
+_PARTSTAT = {
+    "ACCEPTED": Response.ACCEPTED,
+    "TENTATIVE": Response.TENTATIVE,
+    "DECLINED": Response.DECLINED,
+    "DELEGATED": Response.DECLINED,  # handed on to someone else: the owner is not going
+    "NEEDS-ACTION": Response.NEEDS_ACTION,
+}
+_STEADYHAND_TYPES = {
+    "focus": EventType.FOCUS,
+    "out_of_office": EventType.OUT_OF_OFFICE,
+    "working_location": EventType.WORKING_LOCATION,
+}
+_OOO_CATEGORIES = {"out of office", "ooo"}
+_TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+# Exchange 2003 writes "BYDAY=MO, TU, WE": spaces no RRULE parser accepts.
+_RULE_LINE = re.compile(rb"(?im)^(?:RRULE|EXRULE)[;:][^\r\n]*")
+# Google writes dates with a UTC suffix ("RDATE:20131210Z"): no such value exists.
+_DATES_LINE = re.compile(rb"(?im)^(?:RDATE|EXDATE)[;:][^\r\n]*")
+_DATE_WITH_Z = re.compile(rb"(?<![T\d])(\d{8})Z(?=,|$)")
+
+
+def unreadable(source: str, what: str, fix: str = FIX_FILE) -> CalendarUnreadable:
+    """One line naming the source, what is wrong and how to fix it."""
+    return CalendarUnreadable(Problem(one_line(what), fix, file=source))
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` as one printable line of at most ``limit`` characters."""
+    printable = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
+    flat = " ".join(printable.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def zone_of(cal: CalendarRef, source: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(cal.timezone)
+    except Exception:
+        raise unreadable(
+            source,
+            f"unknown time zone {cal.timezone!r} for {cal.owner}",
+            "use an IANA name such as Europe/Berlin in steadyhand.yaml",
+        ) from None
+
+
+# -- parsing ---------------------------------------------------------------------------
+def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calendar]:
+    """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``."""
+    if not data.strip():
+        raise unreadable(source, "the file is empty, not an iCalendar file", fix)
+    data = _repair(data)
+    try:
+        components = icalendar.Calendar.from_ical(data, multiple=True)
+    except Exception as exc:
+        raise unreadable(source, f"not a valid iCalendar file ({_where(exc, data)})", fix) from None
+    calendars: list[icalendar.Calendar] = []
+    for component in components:
+        if component.name == "VCALENDAR":
+            calendars.append(component)
+        elif component.name == "VEVENT":  # a bare event: read it as a calendar of one
+            wrapper = icalendar.Calendar()
+            wrapper.add_component(component)
+            calendars.append(wrapper)
+    if not calendars:
+        if b"BEGIN:VCALENDAR" in data.upper():
+            what = "the VCALENDAR block is never closed (an END: line is missing)"
+        else:
+            what = "no BEGIN:VCALENDAR found; this is not an iCalendar file"
+        raise unreadable(source, what, fix)
+    return calendars
+
+
+def _repair(data: bytes) -> bytes:
+    """Fix producer bugs whose meaning is unambiguous, before parsing."""
+    data = _RULE_LINE.sub(lambda m: re.sub(rb",[ \t]+", b",", m.group(0)), data)
+    return _DATES_LINE.sub(lambda m: _DATE_WITH_Z.sub(rb"\1", m.group(0)), data)
+
+
+def _where(exc: Exception, data: bytes) -> str:
+    """The parser's complaint, prefixed with the line it is about when that can be found."""
+    message = str(exc) or type(exc).__name__
+    quoted = re.search(r"parts: '(.{1,60})", message)
+    if quoted:
+        needle = quoted.group(1).rstrip("'")[:40]
+        text = data.decode("utf-8", "replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            if needle and line.startswith(needle):
+                return f"line {number}: {message}"
+    return message
+
+
+# -- expansion and mapping ------------------------------------------------------------
+class _Notes:
+    """What was read around in one source; logged once as a WARNING."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def add(self, text: str) -> None:
+        self.items[text] = self.items.get(text, 0) + 1
+
+    def log(self, source: str) -> None:
+        if self.items:
+            parts = [t if n == 1 else f"{t} (x{n})" for t, n in self.items.items()]
+            logger.warning("%s: read around problems: %s", source, one_line("; ".join(parts), 400))
+
+
+def events_between(
+    calendars: Iterable[icalendar.Calendar],
+    cal: CalendarRef,
+    window: TimeRange,
+    source: str,
+    etag: str | None = None,
+) -> list[Event]:
+    """Every occurrence overlapping ``window``, ids unique (a later duplicate wins)."""
+    tz = zone_of(cal, source)
+    notes = _Notes()
+    found: dict[str, Event] = {}
+    try:
+        for calendar in calendars:
+            series = _prepare(calendar, tz, notes)
+            for component in _expand(calendar, window, tz, source, notes):
+                try:
+                    event = _to_event(component, cal, tz, series, etag)
+                except Exception as exc:
+                    notes.add(f"skipped an event that could not be read ({exc})")
+                    continue
+                if _in_window(event, window):
+                    found[event.id] = event
+    except CalendarUnreadable:
+        raise
+    except Exception as exc:
+        raise unreadable(source, f"cannot read its events ({type(exc).__name__}: {exc})") from None
+    notes.log(source)
+    return list(found.values())
+
+
+def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Series:
+    """Repair what is safe to repair in place; return what identifies series occurrences."""
+    wr = prop_text(calendar, "X-WR-TIMEZONE")
+    if wr is not None:  # x_wr_timezone needs a name zoneinfo knows
+        del calendar["X-WR-TIMEZONE"]
+        name = WINDOWS_TO_OLSON.get(_norm(wr), _norm(wr))
+        try:
+            ZoneInfo(name)
+        except Exception:
+            notes.add(f"unknown X-WR-TIMEZONE {wr!r}, floating times read in {tz.key}")
+        else:
+            calendar["X-WR-TIMEZONE"] = name
+    zones: dict[str, tzinfo] = {}
+    vtimezone: Any
+    for vtimezone in calendar.walk("VTIMEZONE"):
+        try:
+            zones[_norm(str(vtimezone["TZID"]))] = vtimezone.to_tz()
+        except Exception:
+            continue  # a bad definition: times using it are read as floating
+    kept: list[Any] = []
+    series = _Series()
+    for component in calendar.subcomponents:
+        if component.name != "VEVENT":
+            kept.append(component)
+            continue
+        if "DTSTART" not in component:
+            notes.add("skipped an event without DTSTART")
+            continue
+        uid = component.get("UID")
+        if isinstance(uid, list):
+            component["UID"] = uid = uid[0]
+        if uid is None or not str(uid).strip():
+            digest = hashlib.sha256(component.to_ical()).hexdigest()[:20]
+            component["UID"] = uid = f"no-uid-{digest}"
+        for name in _TIME_PROPERTIES:
+            if name in component:
+                component[name] = _resolve(component[name], zones, tz, notes)
+        if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            series.uids.add(str(uid))
+        recurrence = component.get("RECURRENCE-ID")
+        if _this_and_future(recurrence):
+            key = (str(uid), _recurrence_key(recurrence.dt, tz))
+            series.shifts[key] = _shift(component["DTSTART"].dt, recurrence.dt, tz)
+        kept.append(component)
+    calendar.subcomponents = kept
+    return series
+
+
+class _Series:
+    """UIDs of recurring series, and how far each RANGE=THISANDFUTURE override moved."""
+
+    def __init__(self) -> None:
+        self.uids: set[str] = set()
+        self.shifts: dict[tuple[str, str], timedelta] = {}
+
+    def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
+        """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
+
+        Occurrences after a RANGE=THISANDFUTURE override all carry its RECURRENCE-ID;
+        each one's own is its start minus the override's shift.
+        """
+        recurrence = component.get("RECURRENCE-ID")
+        if recurrence is None:
+            return _recurrence_key(raw_start, tz)
+        own = _recurrence_key(recurrence.dt, tz)
+        shift = self.shifts.get((uid, own)) if _this_and_future(recurrence) else None
+        if shift is None:
+            return own
+        if not isinstance(raw_start, datetime):
+            return _recurrence_key(raw_start - timedelta(days=shift.days), tz)
+        return _recurrence_key(_aware(raw_start, tz).astimezone(UTC) - shift, tz)
+
+
+def _this_and_future(recurrence: Any) -> bool:
+    params = getattr(recurrence, "params", {})
+    return str(params.get("RANGE", "")).upper() == "THISANDFUTURE"
+
+
+def _shift(start: date | datetime, recurrence: date | datetime, tz: ZoneInfo) -> timedelta:
+    if not isinstance(start, datetime) and not isinstance(recurrence, datetime):
+        return start - recurrence
+    return _aware(start, tz).astimezone(UTC) - _aware(recurrence, tz).astimezone(UTC)
+
+
+def _resolve(value: Any, zones: dict[str, tzinfo], tz: ZoneInfo, notes: _Notes) -> Any:
+    """Give naive times that name a TZID icalendar could not resolve their zone, if found."""
+    if isinstance(value, list):
+        return [_resolve(v, zones, tz, notes) for v in value]
+    tzid = value.params.get("TZID") if hasattr(value, "params") else None
+    if not tzid:
+        return value
+    if isinstance(value, vDDDTypes):
+        values = [value.dt]
+    elif isinstance(value, vDDDLists):
+        values = [v.dt for v in value.dts]
+    else:
+        return value
+    dts = [d for d in values if isinstance(d, datetime)]
+    if len(dts) != len(values) or all(d.tzinfo is not None for d in dts):
+        return value  # dates, periods or already resolved
+    found = zones.get(_norm(str(tzid))) or _zone(_norm(str(tzid)))
+    if found is None:
+        notes.add(f"unknown time zone {str(tzid)!r} read as {tz.key}")
+        return value
+    aware = [d if d.tzinfo else d.replace(tzinfo=found) for d in dts]
+    if isinstance(value, vDDDTypes):
+        return vDDDTypes(aware[0])
+    return vDDDLists(aware)
+
+
+def _norm(tzid: str) -> str:
+    return " ".join(tzid.replace('"', " ").split()).strip("/")
+
+
+def _zone(name: str) -> tzinfo | None:
+    name = _norm(name)
+    try:
+        found: tzinfo | None = tzp.timezone(name)
+    except Exception:
+        found = None
+    if found is None and name in WINDOWS_TO_OLSON:
+        found = ZoneInfo(WINDOWS_TO_OLSON[name])
+    return found
+
+
+def _expand(
+    calendar: icalendar.Calendar, window: TimeRange, tz: ZoneInfo, source: str, notes: _Notes
+) -> Sequence[Any]:
+    """Occurrences between the window's ends; floating and all-day times compare in ``tz``."""
+    start, end = window.start.astimezone(tz), window.end.astimezone(tz)
+    try:
+        calendar = x_wr_timezone.to_standard(calendar)
+        return list(recurring_ical_events.of(calendar).between(start, end))
+    except Exception as strict:
+        try:
+            query = recurring_ical_events.of(calendar, skip_bad_series=True)
+            found = list(query.between(start, end))
+        except Exception as exc:
+            what = f"cannot expand its recurring events ({type(exc).__name__}: {exc})"
+            raise unreadable(source, what) from None
+        notes.add(f"skipped a recurring series that cannot be expanded ({strict})")
+        return found
+
+
+def _to_event(
+    component: Any, cal: CalendarRef, tz: ZoneInfo, series: _Series, etag: str | None
+) -> Event:
+    uid = str(component["UID"])
+    raw_start = component["DTSTART"].dt
+    raw_end = component["DTEND"].dt if "DTEND" in component else None
+    all_day = not isinstance(raw_start, datetime)
+    start = _aware(raw_start, tz)
+    if raw_end is None:
+        end = _aware(raw_start + timedelta(days=1), tz) if all_day else start
+    else:
+        end = _aware(raw_end, tz)
+    if all_day and end <= start:  # DTEND == DTSTART on an all-day event: one day meant
+        end = _aware(raw_start + timedelta(days=1), tz)
+    end = max(start, end)
+    if not all_day:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+    event_id, series_id = uid, None
+    if uid in series.uids:
+        event_id, series_id = f"{uid}@{series.key(uid, component, raw_start, tz)}", uid
+    owner = cal.owner.strip().lower()
+    organizer = _email(component.get("ORGANIZER"))
+    attendees = list(_as_list(component.get("ATTENDEE")))
+    block = prop_text(component, BLOCK_PROPERTY)
+    return Event(
+        id=event_id,
+        calendar_id=cal.location,
+        start=start,
+        end=end,
+        all_day=all_day,
+        status=_status(prop_text(component, "STATUS")),
+        response=_response(owner, organizer, attendees),
+        transparency=_transparency(component),
+        event_type=_event_type(component),
+        attendees=tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
+        organizer=organizer,
+        series_id=series_id,
+        etag=etag,
+        owned_block_id=block or None,
+        title=prop_text(component, "SUMMARY"),
+    )
+
+
+def _in_window(event: Event, window: TimeRange) -> bool:
+    if event.start == event.end:  # a moment: inside when the half-open window holds it
+        return window.contains(event.start)
+    return event.range.overlaps(window)
+
+
+def _aware(value: date | datetime, tz: ZoneInfo) -> datetime:
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0))
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value
+    naive = value.replace(tzinfo=None)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:  # skipped by DST
+        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
+    return aware
+
+
+def _recurrence_key(moment: date | datetime, tz: ZoneInfo) -> str:
+    if not isinstance(moment, datetime):
+        return moment.strftime("%Y%m%d")
+    return _aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def prop_text(component: Any, name: str) -> str | None:
+    values = _as_list(component.get(name))
+    if not values:
+        return None
+    text = str(values[0]).strip()
+    return text or None
+
+
+def _email(address: Any) -> str | None:
+    if address is None:
+        return None
+    value = str(address).strip()
+    if value.lower().startswith("mailto:"):
+        value = value[len("mailto:") :].strip()
+    elif "@" not in value or ":" in value:
+        params = getattr(address, "params", {})
+        value = str(params.get("EMAIL", "")).strip()
+        value = value[len("mailto:") :] if value.lower().startswith("mailto:") else value
+    return value.lower() if "@" in value else None
+
+
+def _status(value: str | None) -> Status:
+    value = (value or "").upper()
+    if value == "CANCELLED":
+        return Status.CANCELLED
+    if value == "TENTATIVE":
+        return Status.TENTATIVE
+    return Status.CONFIRMED
+
+
+def _response(owner: str, organizer: str | None, attendees: list[Any]) -> Response:
+    if organizer == owner:
+        return Response.ORGANIZER
+    for attendee in attendees:
+        if _email(attendee) == owner:
+            partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "NEEDS-ACTION"))
+            return _PARTSTAT.get(partstat.upper(), Response.NEEDS_ACTION)
+    return Response.ORGANIZER
+
+
+def _transparency(component: Any) -> Transparency:
+    transp = (prop_text(component, "TRANSP") or "").upper()
+    if not transp:
+        transp = "TRANSPARENT" if _cdo_busy(component) == "FREE" else ""
+    return Transparency.FREE if transp == "TRANSPARENT" else Transparency.BUSY
+
+
+def _cdo_busy(component: Any) -> str:
+    return (prop_text(component, "X-MICROSOFT-CDO-BUSYSTATUS") or "").upper()
+
+
+def _event_type(component: Any) -> EventType:
+    tagged = (prop_text(component, TYPE_PROPERTY) or "").lower()
+    if tagged in _STEADYHAND_TYPES:
+        return _STEADYHAND_TYPES[tagged]
+    if _cdo_busy(component) == "OOF":
+        return EventType.OUT_OF_OFFICE
+    categories: set[str] = set()
+    for value in _as_list(component.get("CATEGORIES")):
+        cats = getattr(value, "cats", None)
+        items = cats if cats is not None else str(value).split(",")
+        categories.update(str(c).strip().lower() for c in items)
+    if categories & _OOO_CATEGORIES:
+        return EventType.OUT_OF_OFFICE
+    return EventType.DEFAULT

@@ -1,0 +1,141 @@
+"""Mail transports that need no provider account: a Maildir outbox and plain SMTP.
+
+:class:`MaildirTransport` is the embedded default: each message becomes one file in
+``new/`` of a Maildir (read it with ``mutt -f var/outbox`` or any mail client). The
+file name comes from the Message-ID, which steadyhand derives from the idempotency key,
+so handing the same message over twice leaves one file.
+
+:class:`SmtpTransport` speaks SMTP with STARTTLS, implicit TLS or neither; the password
+comes from the environment variable the config names, never from the config itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+from connectors.base import PermanentError, TransientError, UserError
+
+logger = logging.getLogger(__name__)
+
+
+class MaildirTransport:
+    """Writes each message into a Maildir folder (created when missing)."""
+
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def path_for(self, message: EmailMessage) -> Path:
+        mid = str(message.get("Message-ID") or "")
+        if not mid:
+            raise ValueError("a message for the outbox needs a Message-ID")
+        digest = hashlib.sha256(mid.encode()).hexdigest()[:40]
+        return self.folder / "new" / f"{digest}.steadyhand.eml"
+
+    def send(self, message: EmailMessage) -> str:
+        for sub in ("tmp", "new", "cur"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        target = self.path_for(message)
+        delivered = [target, *(self.folder / "cur").glob(f"{target.stem}*")]
+        if any(p.exists() for p in delivered):
+            logger.info("outbox: %s already delivered as %s", message["Message-ID"], target.name)
+            return str(target)
+        tmp = self.folder / "tmp" / f"{target.name}.{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(message.as_bytes(policy=SMTP))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        logger.info("outbox: wrote %s (%s)", target.name, message["Message-ID"])
+        return str(target)
+
+
+class SmtpTransport:
+    """Sends through an SMTP server; ``security`` is ``starttls``, ``ssl`` or ``none``."""
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 587,
+        security: str = "starttls",
+        username: str | None = None,
+        password_env: str | None = None,
+        timeout: float = 30,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password_env, self.timeout = username, password_env, timeout
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._conn: smtplib.SMTP | None = None
+
+    def _password(self) -> str | None:
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise UserError(
+                f"mail.smtp.password_env names {self.password_env}, which is not set — "
+                f"export {self.password_env}=… before starting steadyhand"
+            )
+        return value
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            try:
+                if self._conn.noop()[0] == 250:
+                    return self._conn
+            except smtplib.SMTPException:
+                pass
+            self.close()
+        conn: smtplib.SMTP
+        if self.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context
+            )
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                conn.starttls(context=self.ssl_context)
+        if self.username:
+            conn.login(self.username, self._password() or "")
+        self._conn = conn
+        return conn
+
+    def send(self, message: EmailMessage) -> str:
+        try:
+            refused = self._connect().send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentError(f"SMTP login to {self.host} refused: {exc.smtp_code}") from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"SMTP server refused every recipient: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            if 400 <= exc.smtp_code < 500:
+                raise TransientError(f"SMTP {exc.smtp_code} from {self.host}") from exc
+            raise PermanentError(f"SMTP {exc.smtp_code} from {self.host}") from exc
+        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            self.close()
+            raise TransientError(f"SMTP to {self.host}:{self.port} failed: {exc}") from exc
+        if refused:
+            logger.warning("smtp: some recipients refused for %s", message["Message-ID"])
+        logger.info("smtp: sent %s via %s", message["Message-ID"], self.host)
+        return str(message["Message-ID"])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._conn = None

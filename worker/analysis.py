@@ -1,0 +1,571 @@
+"""Calendar load: events + policy -> per-day and per-week metrics (DESIGN §3).
+
+Pure: imports only the standard library and :mod:`worker.model`; no I/O, no clock, no
+configuration dicts (the ``overload:`` section arrives as a typed :class:`Policy`).
+
+How the metrics are computed
+----------------------------
+Every day is a *local calendar day* in the person's time zone,
+``model.local_day_range(day, person.tz)``: 23, 24 or 25 hours on a DST change
+(23.5 / 24.5 on Lord Howe), 0 where a zone skipped the day. An event that crosses
+midnight is split between the days it touches. All arithmetic is done on absolute
+instants (integer microseconds since the epoch), never on wall clocks, so the repeated
+hour of a fall-back day counts twice and the skipped hour of a spring-forward day not at
+all. (Python compares and subtracts datetimes that share a ``tzinfo`` by wall clock,
+ignoring ``fold``; this module never does.) Intervals are half-open; minutes are floats
+and are not rounded.
+
+Decisions where DESIGN §3 is silent (the contract for every caller)
+-------------------------------------------------------------------
+* **Attendees.** "An attendee other than the person" counts the organizer as an
+  attendee too (as iCalendar does; Microsoft Graph lists the organizer apart from
+  ``attendees``). Emails are compared after ``strip()`` and ``casefold()``.
+* **Duplicates.** The same meeting seen twice (same event id, same start and end, e.g.
+  on two of the person's calendars) is one meeting: it is not double-booked with itself.
+  Unions (busy, meeting, chains, focus) are unaffected by duplicates anyway.
+* **Empty or inverted events** (end <= start) cover nothing and are ignored.
+* **Working hours** are ``WorkingHours.ranges_on(day, tz)`` clipped to the local day;
+  overlapping or touching ranges are merged first (so ``09:00-12:30, 12:30-17:00`` is
+  one range and a free stretch across 12:30 is one gap; a real lunch break outside
+  working hours splits it). ``working_minutes`` is their total length in real minutes
+  (a range across a DST change is 60 minutes shorter or longer).
+* **Away.** A day is away when the person's out-of-office events cover it: an all-day
+  OOO event covers the dates ``start.date()`` up to, not including, ``end.date()``
+  (read on the event's own wall clock, where connectors put all-day events at
+  midnight; at least its start date); timed OOO events (their union) cover a day when
+  they cover all of its working hours, or, on a day off, the whole local day.
+  Cancelled, declined and steadyhand-owned OOO events are ignored. A zero-hour day is
+  away only by an all-day OOO event.
+* **Away days** keep every metric, ``working_minutes`` included (the hours were
+  configured; the person was just not there), but are **never overloaded**:
+  ``overloaded`` is false and ``reasons`` is empty.
+* **Days off** (no working range, ``working_minutes == 0``): ``meeting_load`` is None,
+  so ``meeting_load`` is not raised; ``no_focus`` is not raised (not a working day);
+  every meeting minute is after-hours, so ``after_hours``, ``back_to_back`` and
+  ``double_booked`` can still be raised.
+* **no_focus** follows the definition literally: on any day with working hours,
+  ``focus_minutes < min_focus_minutes`` raises it, even when the working hours are
+  shorter than ``focus_min`` and focus time is impossible.
+* **Chains** are measured on the day's part of the meetings: a chain over midnight is
+  two chains, one per day.
+* **Zero-hour days** (Pacific/Apia 2011-12-30) yield all-zero metrics, ``meeting_load``
+  None, never overloaded.
+* **Team spread.** The median is ``statistics.median`` (mean of the two middle values
+  for an even count); with no member it is 0. ``max_over_median`` is None when the
+  median is 0. ``above_1_5x_median`` lists members strictly above 1.5 x the median,
+  sorted; with a median of 0 that is everyone with any meeting minute.
+"""
+
+from __future__ import annotations
+
+import statistics
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from worker.model import (
+    Event,
+    EventType,
+    Person,
+    Response,
+    Status,
+    Transparency,
+    local_day_range,
+)
+
+__all__ = [
+    "REASONS",
+    "DayMetrics",
+    "Policy",
+    "TeamSpread",
+    "WeekMetrics",
+    "analyze_day",
+    "analyze_days",
+    "away_dates",
+    "is_busy",
+    "is_meeting",
+    "roll_up",
+    "team_spread",
+]
+
+REASONS = ("meeting_load", "back_to_back", "no_focus", "after_hours", "double_booked")
+"""Every overload reason code, in the order a day lists them."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_US_PER_MINUTE = 60_000_000
+
+_Span = tuple[int, int]  # [start, end) in microseconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The ``overload:`` section of the YAML, typed (DESIGN §3, §9)."""
+
+    max_meeting_load: float = 0.6
+    max_chain_minutes: float = 180
+    back_to_back_gap: timedelta = timedelta(minutes=5)
+    focus_min: timedelta = timedelta(minutes=120)
+    min_focus_minutes: float = 60
+    max_after_hours_minutes: float = 30
+
+
+@dataclass(frozen=True, slots=True)
+class DayMetrics:
+    """One person's local day. Field names are the JSON names of DESIGN §3."""
+
+    date: date
+    working_minutes: float
+    meeting_minutes: float
+    busy_minutes: float
+    meeting_load: float | None
+    after_hours_meeting_minutes: float
+    double_booked_minutes: float
+    longest_chain_minutes: float
+    focus_minutes: float
+    fragmented_minutes: float
+    away: bool
+    overloaded: bool
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready: the date as an ISO string, reasons as a list."""
+        return {
+            "date": self.date.isoformat(),
+            "working_minutes": self.working_minutes,
+            "meeting_minutes": self.meeting_minutes,
+            "busy_minutes": self.busy_minutes,
+            "meeting_load": self.meeting_load,
+            "after_hours_meeting_minutes": self.after_hours_meeting_minutes,
+            "double_booked_minutes": self.double_booked_minutes,
+            "longest_chain_minutes": self.longest_chain_minutes,
+            "focus_minutes": self.focus_minutes,
+            "fragmented_minutes": self.fragmented_minutes,
+            "away": self.away,
+            "overloaded": self.overloaded,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WeekMetrics:
+    """Sums over a run of days (usually a week) and how many of them were overloaded."""
+
+    meeting_minutes: float
+    busy_minutes: float
+    after_hours_meeting_minutes: float
+    focus_minutes: float
+    overloaded_days: int
+    days: tuple[DayMetrics, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready sums and ``overloaded_days`` (the days are listed separately)."""
+        return {
+            "meeting_minutes": self.meeting_minutes,
+            "busy_minutes": self.busy_minutes,
+            "after_hours_meeting_minutes": self.after_hours_meeting_minutes,
+            "focus_minutes": self.focus_minutes,
+            "overloaded_days": self.overloaded_days,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSpread:
+    """How unevenly a team's weekly meeting minutes are spread."""
+
+    name: str
+    median_meeting_minutes: float
+    max_over_median: float | None
+    above_1_5x_median: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "median_meeting_minutes": self.median_meeting_minutes,
+            "max_over_median": self.max_over_median,
+            "above_1_5x_median": list(self.above_1_5x_median),
+        }
+
+
+# -- classification -------------------------------------------------------------------
+
+
+def _norm(email: str) -> str:
+    return email.strip().casefold()
+
+
+def is_busy(event: Event, person: Person) -> bool:
+    """A timed, not cancelled, not declined, busy, user-owned default event (DESIGN §3).
+
+    ``person`` is part of the signature for symmetry with :func:`is_meeting`; the
+    event's ``response`` already is the person's own answer.
+    """
+    del person
+    return (
+        not event.all_day
+        and event.status is not Status.CANCELLED
+        and event.response is not Response.DECLINED
+        and event.transparency is Transparency.BUSY
+        and event.owned_block_id is None
+        and event.event_type is EventType.DEFAULT
+    )
+
+
+def _has_other(event: Event, me: str) -> bool:
+    for attendee in event.attendees:
+        if _norm(attendee) != me:
+            return True
+    return event.organizer is not None and _norm(event.organizer) != me
+
+
+def is_meeting(event: Event, person: Person) -> bool:
+    """A busy event with at least one attendee (organizer included) other than the person."""
+    return is_busy(event, person) and _has_other(event, _norm(person.email))
+
+
+def _is_ooo(event: Event) -> bool:
+    return (
+        event.event_type is EventType.OUT_OF_OFFICE
+        and event.status is not Status.CANCELLED
+        and event.response is not Response.DECLINED
+        and event.owned_block_id is None
+    )
+
+
+def _us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
+
+
+def _all_day_dates(event: Event) -> Iterable[date]:
+    first = event.start.date()
+    last = event.end.date()
+    yield first
+    current = first + timedelta(days=1)
+    while current < last:
+        yield current
+        current += timedelta(days=1)
+
+
+# -- interval arithmetic on sorted spans ------------------------------------------------
+
+
+def _union(spans: list[_Span]) -> list[_Span]:
+    """Merge overlapping or touching spans; returns them sorted."""
+    out: list[_Span] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _length(spans: Iterable[_Span]) -> int:
+    return sum(e - s for s, e in spans)
+
+
+def _overlap(a: list[_Span], b: list[_Span]) -> int:
+    """Length of the intersection of two sorted, disjoint span lists."""
+    i = j = total = 0
+    while i < len(a) and j < len(b):
+        s = max(a[i][0], b[j][0])
+        e = min(a[i][1], b[j][1])
+        if e > s:
+            total += e - s
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def _gaps(window: _Span, busy: list[_Span]) -> list[int]:
+    """Lengths of the free stretches of ``window`` not covered by sorted, disjoint ``busy``."""
+    start, end = window
+    out = []
+    cursor = start
+    for s, e in busy:
+        if e <= cursor:
+            continue
+        if s >= end:
+            break
+        if s > cursor:
+            out.append(s - cursor)
+        cursor = max(cursor, e)
+        if cursor >= end:
+            break
+    if cursor < end:
+        out.append(end - cursor)
+    return out
+
+
+def _at_least_two(spans: list[_Span]) -> int:
+    """Length covered by two or more of ``spans`` at once."""
+    points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    depth = total = 0
+    last = 0
+    for at, step in points:  # at equal instants ends (-1) sort before starts: half-open
+        if depth >= 2:
+            total += at - last
+        depth += step
+        last = at
+    return total
+
+
+def _longest_chain(meetings: list[_Span], gap: int) -> int:
+    """Longest run of sorted, disjoint meetings whose neighbours are at most ``gap`` apart."""
+    best = 0
+    run_start: int | None = None
+    run_end = 0
+    for s, e in meetings:
+        if run_start is None or s - run_end > gap:
+            run_start = s
+        run_end = e
+        best = max(best, run_end - run_start)
+    return best
+
+
+def _covers(cover: list[_Span], need: list[_Span]) -> bool:
+    return _overlap(cover, need) == _length(need)
+
+
+# -- per day ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Bucket:
+    busy: list[_Span]
+    meetings: list[tuple[int, int, str]]
+    ooo: list[_Span]
+
+
+def _minutes(us: int) -> float:
+    return us / _US_PER_MINUTE
+
+
+def _working(person: Person, day: date, bounds: _Span) -> list[_Span]:
+    lo, hi = bounds
+    spans = []
+    for r in person.working_hours.ranges_on(day, person.tz):
+        s, e = max(_us(r.start), lo), min(_us(r.end), hi)
+        if e > s:
+            spans.append((s, e))
+    return _union(spans)
+
+
+def _is_away(bucket: _Bucket, working: list[_Span], bounds: _Span, all_day: bool) -> bool:
+    if all_day:
+        return True
+    if not bucket.ooo:
+        return False
+    ooo = _union(bucket.ooo)
+    if working:
+        return _covers(ooo, working)
+    return bounds[1] > bounds[0] and _covers(ooo, [bounds])
+
+
+def _day(
+    day: date,
+    working: list[_Span],
+    bucket: _Bucket,
+    away: bool,
+    policy: Policy,
+) -> DayMetrics:
+    busy = _union(bucket.busy)
+    meetings = _union([(s, e) for s, e, _ in bucket.meetings])
+    working_us = _length(working)
+    meeting_us = _length(meetings)
+    meeting_in_hours = _overlap(meetings, working)
+    distinct = sorted(set(bucket.meetings))
+    double_booked = _at_least_two([(s, e) for s, e, _ in distinct])
+    chain = _longest_chain(meetings, _us_of(policy.back_to_back_gap))
+    focus_min = _us_of(policy.focus_min)
+    focus = fragmented = 0
+    for window in working:
+        for gap in _gaps(window, busy):
+            if gap >= focus_min:
+                focus += gap
+            else:
+                fragmented += gap
+
+    load = meeting_in_hours / working_us if working_us else None
+    after_hours = _minutes(meeting_us - meeting_in_hours)
+    chain_minutes = _minutes(chain)
+    focus_minutes = _minutes(focus)
+    double_minutes = _minutes(double_booked)
+    reasons: list[str] = []
+    if not away:
+        if load is not None and load > policy.max_meeting_load:
+            reasons.append("meeting_load")
+        if chain_minutes > policy.max_chain_minutes:
+            reasons.append("back_to_back")
+        if working_us and focus_minutes < policy.min_focus_minutes:
+            reasons.append("no_focus")
+        if after_hours > policy.max_after_hours_minutes:
+            reasons.append("after_hours")
+        if double_booked > 0:
+            reasons.append("double_booked")
+    return DayMetrics(
+        date=day,
+        working_minutes=_minutes(working_us),
+        meeting_minutes=_minutes(meeting_us),
+        busy_minutes=_minutes(_length(busy)),
+        meeting_load=load,
+        after_hours_meeting_minutes=after_hours,
+        double_booked_minutes=double_minutes,
+        longest_chain_minutes=chain_minutes,
+        focus_minutes=focus_minutes,
+        fragmented_minutes=_minutes(fragmented),
+        away=away,
+        overloaded=bool(reasons),
+        reasons=tuple(reasons),
+    )
+
+
+def _us_of(span: timedelta) -> int:
+    return span // _US
+
+
+def _dates(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _boundaries(days: Sequence[date], person: Person) -> list[int]:
+    """Instants where each day starts, then where the last one ends (non-decreasing)."""
+    tz = person.tz
+    out: list[int] = []
+    for day in days:
+        at = _us(local_day_range(day, tz).start)
+        out.append(max(at, out[-1]) if out else at)
+    last = _us(local_day_range(days[-1], tz).end)
+    out.append(max(last, out[-1]))
+    return out
+
+
+def _bucket(
+    events: Iterable[Event], person: Person, days: Sequence[date], bounds: list[int]
+) -> tuple[list[_Bucket], set[date]]:
+    """Split every relevant event into per-day pieces, in one pass over the events.
+
+    Returns the pieces per day (busy spans, meeting spans with their event id, timed
+    out-of-office spans) and the dates covered by an all-day out-of-office event.
+    """
+    buckets = [_Bucket([], [], []) for _ in days]
+    all_day_ooo: set[date] = set()
+    wanted = set(days)
+    me = _norm(person.email)
+    lo, hi = bounds[0], bounds[-1]
+    n = len(days)
+    for event in events:
+        if event.all_day:
+            if _is_ooo(event):
+                all_day_ooo.update(d for d in _all_day_dates(event) if d in wanted)
+            continue
+        if is_busy(event, person):
+            kind = 1 if _has_other(event, me) else 0
+        elif _is_ooo(event):
+            kind = 2
+        else:
+            continue
+        s, e = _us(event.start), _us(event.end)
+        if e <= s or e <= lo or s >= hi:
+            continue
+        i = max(bisect_right(bounds, s) - 1, 0)
+        while i < n and bounds[i] < e:
+            ps, pe = max(s, bounds[i]), min(e, bounds[i + 1])
+            if pe > ps:
+                bucket = buckets[i]
+                if kind == 2:
+                    bucket.ooo.append((ps, pe))
+                else:
+                    bucket.busy.append((ps, pe))
+                    if kind == 1:
+                        bucket.meetings.append((ps, pe, event.id))
+            i += 1
+    return buckets, all_day_ooo
+
+
+# -- public entry points ------------------------------------------------------------------
+
+
+def away_dates(events: Iterable[Event], person: Person, days: Iterable[date]) -> set[date]:
+    """The dates among ``days`` that out-of-office events cover (see the module docs)."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return set()
+    out: set[date] = set()
+    # contiguous runs keep one boundary list per run
+    runs: list[list[date]] = []
+    for day in wanted:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    events = list(events)
+    for run in runs:
+        bounds = _boundaries(run, person)
+        buckets, all_day = _bucket(events, person, run, bounds)
+        for i, day in enumerate(run):
+            span = (bounds[i], bounds[i + 1])
+            if _is_away(buckets[i], _working(person, day, span), span, day in all_day):
+                out.add(day)
+    return out
+
+
+def analyze_days(
+    person: Person,
+    events: Iterable[Event],
+    start: date,
+    end: date,
+    policy: Policy = Policy(),
+) -> list[DayMetrics]:
+    """Metrics for every local day from ``start`` to ``end`` inclusive.
+
+    One pass over ``events`` splits them into per-day pieces; each day then only
+    looks at its own pieces.
+    """
+    if end < start:
+        return []
+    days = _dates(start, end)
+    bounds = _boundaries(days, person)
+    buckets, all_day_ooo = _bucket(events, person, days, bounds)
+    out = []
+    for i, day in enumerate(days):
+        span = (bounds[i], bounds[i + 1])
+        working = _working(person, day, span)
+        away = _is_away(buckets[i], working, span, day in all_day_ooo)
+        out.append(_day(day, working, buckets[i], away, policy))
+    return out
+
+
+def analyze_day(
+    person: Person,
+    events: Sequence[Event],
+    day: date,
+    policy: Policy = Policy(),
+) -> DayMetrics:
+    """Metrics for one local day of ``person`` (DESIGN §3)."""
+    return analyze_days(person, events, day, day, policy)[0]
+
+
+def roll_up(days: Sequence[DayMetrics]) -> WeekMetrics:
+    """Sum a run of days; ``overloaded_days`` counts the days with a reason."""
+    return WeekMetrics(
+        meeting_minutes=sum(d.meeting_minutes for d in days),
+        busy_minutes=sum(d.busy_minutes for d in days),
+        after_hours_meeting_minutes=sum(d.after_hours_meeting_minutes for d in days),
+        focus_minutes=sum(d.focus_minutes for d in days),
+        overloaded_days=sum(1 for d in days if d.overloaded),
+        days=tuple(days),
+    )
+
+
+def team_spread(name: str, weekly_meeting_minutes: Mapping[str, float]) -> TeamSpread:
+    """Median weekly meeting minutes, max / median, and who is above 1.5 x the median."""
+    values = list(weekly_meeting_minutes.values())
+    median = float(statistics.median(values)) if values else 0.0
+    ratio = max(values) / median if median else None
+    above = tuple(sorted(m for m, v in weekly_meeting_minutes.items() if v > 1.5 * median))
+    return TeamSpread(name, median, ratio, above)

@@ -1,0 +1,344 @@
+"""``steadyhand``: the command line (Typer + Rich). Each command is thin: resolve settings,
+build the runtime, call one service function, print, map errors to exit codes.
+
+Exit codes: 0 ok, 1 failure, 2 bad input or config. Errors are one clear line each;
+``-v`` adds the traceback and debug logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
+from worker import config as config_mod
+from worker import services
+from worker.config import Settings
+from worker.model import UTC
+from worker.resources import shipped
+from worker.store import Store
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    name="steadyhand",
+    help="Keep humane routines: calendar load, protected blocks and kind emails.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+#: The fixed moment `steadyhand demo` runs at: Thursday 5 November 2026, 16:45 in Berlin.
+DEMO_NOW = datetime(2026, 11, 5, 16, 45, tzinfo=ZoneInfo("Europe/Berlin"))
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("-c", "--config", help="The config file (default ./steadyhand.yaml).")
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Fix the clock (ISO date-time; also STEADYHAND_NOW).", show_default=False),
+]
+PersonOpt = Annotated[str | None, typer.Option("--person", help="Only this person (email).")]
+
+
+class _State:
+    verbose = False
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs and tracebacks.")] = False,
+) -> None:
+    _State.verbose = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _settings(path: Path | None) -> Settings:
+    return config_mod.load(config_mod.find(path))
+
+
+def _now(text: str | None, settings: Settings | None = None) -> datetime:
+    text = text or os.environ.get("STEADYHAND_NOW")
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            Problem(f"--now {text!r} is not a date-time", "write it like 2026-11-05T17:00+01:00")
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.timezone if settings else "UTC"))
+    return moment.astimezone(UTC)
+
+
+def _runtime(settings: Settings, now: datetime | None = None) -> services.Runtime:
+    fixed = now
+    return services.Runtime(
+        settings=settings,
+        store=Store(settings.store_url),
+        transport=services.build_transport(settings),
+        clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
+    )
+
+
+def _sync_table(reports: list[services.SyncReport]) -> Table:
+    table = Table(title="Calendars", title_justify="left")
+    for column in ("person", "calendar", "result", "events", "took"):
+        table.add_column(column, justify="right" if column in ("events", "took") else "left")
+    for r in reports:
+        result = {
+            "read": "[green]read[/]",
+            "unchanged": "unchanged",
+            "failed": f"[red]failed[/]: {r.error}",
+        }[r.outcome]
+        took = f"{r.seconds * 1000:.0f} ms"
+        table.add_row(r.owner, f"{r.kind}: {_short(r.location)}", result, str(r.events), took)
+    return table
+
+
+def _short(location: str) -> str:
+    return location if len(location) < 48 else "…" + location[-47:]
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None) -> None:
+    """Report every problem in the config as FILE:LINE: key: what — fix; exit 2 if any."""
+    path = config_mod.find(config)
+    problems = config_mod.check(path)
+    if problems:
+        raise ConfigError(problems)
+    settings = config_mod.load(path)
+    out.print(
+        f"{path}: OK — {len(settings.people)} people, {len(settings.teams)} teams, "
+        f"{len(settings.accounts)} accounts"
+    )
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Where to write it.")] = Path(".")) -> None:
+    """Write a starter steadyhand.yaml (the documented example) into DIR."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / config_mod.DEFAULT_NAME
+    if target.exists():
+        raise UserError(Problem(f"{target} exists already", "edit it, or choose another folder"))
+    shutil.copyfile(shipped("config") / "example.yaml", target)
+    out.print(f"Wrote {target}. Edit it, then run `steadyhand config check`.")
+
+
+@app.command("sync")
+def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = None) -> None:
+    """Read every calendar (or one person's) into the store and say what was read."""
+    settings = _settings(config)
+    rt = _runtime(settings)
+    with out.status("Syncing calendars…") as status:
+        reports = services.sync(
+            rt,
+            _now(now, settings),
+            person=person,
+            on_done=lambda r: status.update(f"Synced {r.owner} ({r.outcome})…"),
+        )
+    out.print(_sync_table(reports))
+    if not reports:
+        out.print("No calendars configured: add `calendar:` to people in the config.")
+    if any(r.outcome == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="One full cycle in-process, then exit.")] = False,
+    now: NowOpt = None,
+    workers: Annotated[int, typer.Option(help="Consumer worker threads.")] = 2,
+) -> None:
+    """The worker: Huey consumer with the per-minute tick. Stop it with Ctrl-C."""
+    settings = _settings(config)
+    fixed = _now(now, settings) if (now or os.environ.get("STEADYHAND_NOW")) else None
+    if once:
+        rt = _runtime(settings, fixed or datetime.now(UTC))
+        _print_cycle(rt, services.run_cycle(rt, rt.clock()))
+        return
+    from worker.app import build_huey
+    from worker.tasks import register
+
+    rt = _runtime(settings, fixed)
+    huey = build_huey(settings)
+    register(huey, rt)
+    out.print(f"steadyhand worker: queue {settings.queue}, store {settings.store}. Ctrl-C stops.")
+    consumer = huey.create_consumer(workers=workers, periodic=True, worker_type="thread")
+    consumer.run()
+
+
+def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
+    out.print(_sync_table(list(report.syncs)))
+    sent = [d for d in report.deliveries if d.outcome == "sent"]
+    out.print(f"Decided {len(report.decided)} new emails; sent {len(sent)}.")
+    for d in report.deliveries:
+        if d.outcome != "sent":
+            out.print(f"  [yellow]{d.outcome}[/] {d.key}: {d.detail}")
+
+
+@app.command()
+def demo(
+    now: NowOpt = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Where var/ goes.")] = Path("var"),
+) -> None:
+    """One cycle on the bundled demo team (config/demo.yaml) into ./var/."""
+    base = config_mod.load(shipped("config") / "demo.yaml")
+    var = directory.resolve()
+    settings = base.model_copy(
+        update={
+            "store": f"sqlite:///{var / 'steadyhand.db'}",
+            "queue": f"sqlite:///{var / 'queue.db'}",
+            "mail": base.mail.model_copy(update={"outbox": var / "outbox"}),
+        }
+    )
+    moment = _now(now, settings) if (now or os.environ.get("STEADYHAND_NOW")) else DEMO_NOW
+    rt = _runtime(settings, moment)
+    out.print(
+        f"[bold]steadyhand demo[/]: the {settings.teams[0].name} team, "
+        f"{len(settings.people)} people in 2 time zones, at "
+        f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
+        f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
+    )
+    report = services.run_cycle(rt, moment)
+    out.print(_sync_table(list(report.syncs)))
+    out.print(_load_table(rt))
+    _print_emails(rt, report, moment, var)
+
+
+def _load_table(rt: services.Runtime) -> Table:
+    people = rt.settings.persons()
+    start, end = date(2026, 10, 26), date(2026, 11, 8)
+    per_person = {p.email: services.day_metrics(rt, p, start, end) for p in people}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    busy_days = [
+        d for d in days
+        if d.weekday() < 5 or any(m.meeting_minutes for ms in per_person.values() for m in ms if m.date == d)
+    ]
+    table = Table(
+        title="Meeting hours per person and local day (meeting_minutes / 60; red = overloaded)",
+        title_justify="left",
+    )
+    table.add_column("person")
+    for d in busy_days:
+        table.add_column(f"{d:%a}\n{d.day:>2}", justify="right")
+    for person in people:
+        by_day = {m.date: m for m in per_person[person.email]}
+        cells = []
+        for d in busy_days:
+            m = by_day[d]
+            text = "·" if not m.meeting_minutes else f"{m.meeting_minutes / 60:.1f}"
+            if m.away:
+                text = "away"
+            cells.append(f"[bold red]{text}[/]" if m.overloaded else text)
+        table.add_row(f"{person.name}\n[dim]{person.timezone}[/]", *cells)
+    return table
+
+
+def _print_emails(rt: services.Runtime, report: services.CycleReport, now: datetime, var: Path) -> None:
+    sent = [d for d in report.deliveries if d.outcome == "sent"]
+    if sent:
+        out.print(f"[bold]Emails written[/] ({len(sent)}) to the outbox {var / 'outbox'}:")
+        for d in sent:
+            out.print(f"  {d.key}  →  {d.detail}")
+    else:
+        out.print("No new email: everything due was written before (the ledger makes reruns no-ops).")
+    upcoming = [u for u in services.reflections(rt, now) if not u.is_due(now)]
+    for u in upcoming:
+        person = rt.settings.person(u.recipient)
+        local = u.at.astimezone(person.tz)
+        out.print(f"  next: reflection to {u.recipient} at {local:%a %H:%M} {person.timezone}")
+
+
+@app.command()
+def doctor(config: ConfigOpt = None) -> None:
+    """The store, the queue and the last sync of each calendar."""
+    settings = _settings(config)
+    store = Store(settings.store_url)
+    out.print(f"store  {settings.store}: ok")
+    out.print(f"queue  {settings.queue}")
+    table = Table(title="Calendars", title_justify="left")
+    for column in ("calendar", "events", "last good sync", "last error"):
+        table.add_column(column)
+    for c in store.calendars():
+        last = c.last_ok.strftime("%Y-%m-%d %H:%M UTC") if c.last_ok else "never"
+        table.add_row(c.calendar_key, str(c.event_count), last, c.last_error or "")
+    out.print(table)
+    pending = store.outbox_rows("pending")
+    failed = store.outbox_rows("failed")
+    out.print(f"outbox {len(pending)} pending, {len(failed)} failed")
+    for row in failed:
+        out.print(f"  failed {row.key}: {row.last_error}")
+
+
+# -- entry point -----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI, mapping errors to one clear line and an exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (UserError, MissingExtra) as exc:
+        _report(exc)
+        return 2
+    except ConnectorError as exc:
+        _report(exc)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        if _State.verbose:
+            raise
+        err.print(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)", markup=False)
+        return 1
+    return 0
+
+
+def _report(exc: Exception) -> None:
+    if _State.verbose:
+        err.print_exception()
+    problems: list[Any] = getattr(exc, "problems", None) or [str(exc)]
+    for problem in problems:
+        err.print(f"error: {problem}" if len(problems) == 1 else str(problem), markup=False, soft_wrap=True)
+    if len(problems) > 1:
+        err.print(f"{len(problems)} problems.", markup=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

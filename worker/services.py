@@ -1,0 +1,372 @@
+"""Orchestration: connectors -> pure core -> store -> mail. The one place they meet.
+
+Entry points (CLI commands, Huey tasks) resolve settings into a :class:`Runtime` and call
+one function here. Nothing here reads the clock: ``now`` comes from the runtime's clock,
+which ``--now`` / ``STEADYHAND_NOW`` can fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from connectors import registry
+from connectors.base import (
+    CalendarConnector,
+    ConnectorError,
+    MailTransport,
+    PermanentError,
+    SteadyhandError,
+    TransientError,
+    UserError,
+)
+from worker import analysis, mail, schedule
+from worker.config import Settings
+from worker.model import UTC, CalendarRef, Event, Person, TimeRange, local_day_range
+from worker.store import Store
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Runtime:
+    """What a cycle needs, built once per process from the settings."""
+
+    settings: Settings
+    store: Store
+    transport: MailTransport
+    clock: Callable[[], datetime]
+    calendars: dict[tuple[str, str | None], CalendarConnector] = field(default_factory=dict)
+
+    def connector(self, ref: CalendarRef) -> CalendarConnector:
+        key = (ref.kind, ref.account)
+        if key not in self.calendars:
+            self.calendars[key] = registry.load(ref.kind)()
+        return self.calendars[key]
+
+    def refs(self, person: str | None = None) -> list[CalendarRef]:
+        emails = [person.lower()] if person else [p.email for p in self.settings.people]
+        if person:
+            self.settings.person(person)  # unknown person: a ConfigError naming the fix
+        return [r for r in (self.settings.calendar_ref(e) for e in emails) if r is not None]
+
+
+def build_transport(settings: Settings) -> MailTransport:
+    kind = settings.mail.transport
+    cls = registry.load_transport(kind)
+    if kind == "outbox":
+        return cls(settings.path(settings.mail.outbox))  # type: ignore[no-any-return]
+    if kind == "smtp" and settings.mail.smtp is not None:
+        s = settings.mail.smtp
+        return cls(s.host, s.port, s.security, s.username, s.password_env, s.timeout)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
+
+
+# -- sync ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    calendar_key: str
+    owner: str
+    kind: str
+    location: str
+    outcome: str  # read | unchanged | failed
+    events: int
+    changed: int
+    removed: int
+    seconds: float
+    error: str | None = None
+
+
+def sync_window(settings: Settings, now: datetime) -> TimeRange:
+    """The stored window, aligned to UTC midnight so it changes once a day, not each tick."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return TimeRange(midnight - settings.sync.past, midnight + settings.sync.future)
+
+
+def sync(
+    rt: Runtime,
+    now: datetime,
+    person: str | None = None,
+    only_due: bool = False,
+    on_done: Callable[[SyncReport], None] | None = None,
+) -> list[SyncReport]:
+    """Sync every calendar (or one person's). A calendar that fails is reported and
+    recorded; its previously stored events stay, and the others still sync."""
+    window = sync_window(rt.settings, now)
+    reports = []
+    due_before = now - rt.settings.sync.every
+    last_ok = {c.calendar_key: c.last_ok for c in rt.store.calendars()} if only_due else {}
+    for ref in rt.refs(person):
+        seen = last_ok.get(ref.key)
+        if only_due and seen is not None and seen > due_before:
+            continue
+        report = _sync_one(rt, ref, window, now)
+        reports.append(report)
+        if on_done:
+            on_done(report)
+    return reports
+
+
+def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -> SyncReport:
+    started = time.perf_counter()
+    state = rt.store.sync_state(ref.key)
+    try:
+        result = rt.connector(ref).sync(ref, window, state)
+    except (UserError, ConnectorError) as exc:
+        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        rt.store.record_sync_error(ref.key, ref.owner, ref.kind, error, now)
+        logger.warning("sync %s failed: %s", ref.key, error)
+        return SyncReport(
+            ref.key, ref.owner, ref.kind, ref.location, "failed", 0, 0, 0,
+            time.perf_counter() - started, error,
+        )
+    count = rt.store.save_sync(
+        ref.key, ref.owner, ref.kind, result.state, result.events, result.removed,
+        result.full, now, rt.settings.privacy.store_titles,
+    )
+    elapsed = time.perf_counter() - started
+    outcome = "unchanged" if result.unchanged else "read"
+    logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, outcome, count, elapsed)
+    return SyncReport(
+        ref.key, ref.owner, ref.kind, ref.location, outcome, count, len(result.events),
+        len(result.removed), elapsed,
+    )
+
+
+# -- analysis --------------------------------------------------------------------------
+
+
+def policy(settings: Settings) -> analysis.Policy:
+    o = settings.overload
+    return analysis.Policy(
+        max_meeting_load=o.max_meeting_load,
+        max_chain_minutes=o.max_chain_minutes,
+        back_to_back_gap=o.back_to_back_gap,
+        focus_min=o.focus_min,
+        min_focus_minutes=o.min_focus_minutes,
+        max_after_hours_minutes=o.max_after_hours_minutes,
+    )
+
+
+def person_events(rt: Runtime, person: Person, start: date, end: date) -> list[Event]:
+    """The person's stored events touching local days ``start``..``end`` (inclusive)."""
+    span = TimeRange(
+        local_day_range(start, person.tz).start, local_day_range(end, person.tz).end
+    )
+    return rt.store.events_for(person.email, span, person.tz)
+
+
+def day_metrics(
+    rt: Runtime, person: Person, start: date, end: date
+) -> list[analysis.DayMetrics]:
+    events = person_events(rt, person, start, end)
+    return analysis.analyze_days(person, events, start, end, policy(rt.settings))
+
+
+# -- emails ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Upcoming:
+    """A send that is not due yet (or is due now), for summaries and ``doctor``."""
+
+    program: str
+    recipient: str
+    period: str
+    at: datetime
+    state: str  # due | scheduled | sent
+
+
+def reflections(rt: Runtime, now: datetime) -> list[schedule.Due]:
+    """Each recipient's next reflection (due now or scheduled)."""
+    section = rt.settings.emails.reflection
+    if section is None:
+        return []
+    out = []
+    for email in rt.settings.audience(section.to):
+        person = rt.settings.person(email)
+        today = now.astimezone(person.tz).date()
+        events = person_events(rt, person, today - timedelta(days=1), today + timedelta(days=21))
+        away = analysis.away_dates(events, person, _days(today - timedelta(days=1), 23))
+        due = schedule.daily(
+            "reflection", person, section.at, section.days, now, away, section.within
+        )
+        if due is not None:
+            out.append(due)
+    return out
+
+
+def decide_emails(rt: Runtime, now: datetime) -> list[int]:
+    """Write an outbox row for every send that is due and not yet decided; return new ids."""
+    new_ids = []
+    due = [d for d in reflections(rt, now) if d.is_due(now)]
+    known = rt.store.known_keys(d.key for d in due)
+    for item in due:
+        if item.key in known:
+            continue
+        person = rt.settings.person(item.recipient)
+        payload = reflection_context(rt, person, date.fromisoformat(item.period))
+        row_id = rt.store.enqueue(
+            item.key, "email", item.program, item.recipient, item.period, item.at, payload, now
+        )
+        if row_id is not None:
+            logger.info("decided %s as outbox row %s", item.key, row_id)
+            new_ids.append(row_id)
+    return new_ids
+
+
+def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]:
+    """The plain values the reflection templates may use (templates/README.md)."""
+    following = _next_working_day(person, day)
+    metrics = {m.date: m for m in day_metrics(rt, person, day, following)}
+    today = metrics[day]
+    tomorrow = metrics[following]
+    events = person_events(rt, person, following, following)
+    meetings = sorted(
+        e.start for e in events
+        if analysis.is_meeting(e, person) and e.start.astimezone(person.tz).date() == following
+    )
+    return {
+        "name": person.name,
+        "first_name": person.name.split()[0] if person.name.strip() else person.email,
+        "email": person.email,
+        "timezone": person.timezone,
+        "day_label": _label(day),
+        "today": {
+            "meeting_hours": _hours(today.meeting_minutes),
+            "meeting_load": today.meeting_load,
+            "meeting_load_pct": round((today.meeting_load or 0) * 100),
+            "longest_chain_hours": _hours(today.longest_chain_minutes),
+            "focus_hours": _hours(today.focus_minutes),
+            "after_hours_meeting_minutes": round(today.after_hours_meeting_minutes),
+            "reasons": list(today.reasons),
+            "reasons_text": ", ".join(REASON_WORDS.get(r, r) for r in today.reasons),
+        },
+        "tomorrow": {
+            "label": _label(following),
+            "day_off": tomorrow.working_minutes == 0,
+            "meeting_hours": _hours(tomorrow.meeting_minutes),
+            "first_meeting": meetings[0].astimezone(person.tz).strftime("%H:%M") if meetings else None,
+        },
+        "blocks": [],
+    }
+
+
+REASON_WORDS = {
+    "meeting_load": "most of your working time went to meetings",
+    "back_to_back": "a long run of back-to-back meetings",
+    "no_focus": "no stretch of focus time",
+    "after_hours": "meetings outside your working hours",
+    "double_booked": "meetings that overlapped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    row_id: int
+    key: str
+    outcome: str  # sent | skipped | retry | failed
+    detail: str = ""
+
+
+def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
+    """Claim outbox row ``row_id``, render and send it, and record the outcome."""
+    row = rt.store.claim(row_id, now, LEASE)
+    if row is None:
+        return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
+    try:
+        person = rt.settings.person(row.recipient)
+        env = mail.environment(
+            rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
+        )
+        subject, text, html = mail.render(env, row.program, row.payload)
+        message = mail.build(
+            sender=rt.settings.mail.from_,
+            to=[f"{person.name} <{person.email}>"],
+            subject=subject,
+            text=text,
+            html=html,
+            key=row.key,
+            program=row.program,
+            sent_at=now,
+            unsubscribe_url=rt.settings.mail.unsubscribe_url,
+        )
+        result = rt.transport.send(message)
+    except TransientError as exc:
+        retry_at = None if row.attempts >= MAX_ATTEMPTS else now + _backoff(row.attempts, exc)
+        rt.store.fail(row_id, str(exc), now, retry_at)
+        logger.warning("send %s (row %s) failed, retry at %s: %s", row.key, row_id, retry_at, exc)
+        return Delivery(row_id, row.key, "retry" if retry_at else "failed", str(exc))
+    except (PermanentError, SteadyhandError) as exc:
+        rt.store.fail(row_id, str(exc), now, None)
+        rt.store.audit("send_failed", now, person=row.recipient, subject=row.key, detail={"error": str(exc)})
+        logger.error("send %s (row %s) failed for good: %s", row.key, row_id, exc)
+        return Delivery(row_id, row.key, "failed", str(exc))
+    rt.store.complete(row_id, result, now)
+    logger.info("sent %s (row %s) via %s", row.key, row_id, rt.transport.name)
+    return Delivery(row_id, row.key, "sent", result)
+
+
+def _backoff(attempts: int, exc: TransientError) -> timedelta:
+    wait = min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
+    if exc.retry_after is not None:
+        wait = max(wait, timedelta(seconds=exc.retry_after))
+    return wait
+
+
+# -- the cycle -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    syncs: Sequence[SyncReport]
+    decided: Sequence[int]
+    deliveries: Sequence[Delivery]
+
+
+def tick(rt: Runtime, now: datetime) -> tuple[list[SyncReport], list[int]]:
+    """The per-minute work: sync calendars that are due, decide the emails that are due."""
+    reports = sync(rt, now, only_due=True)
+    return reports, decide_emails(rt, now)
+
+
+def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
+    """One full cycle inline: sync everything, decide, deliver every due row."""
+    reports = sync(rt, now)
+    decided = decide_emails(rt, now)
+    deliveries = [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
+    return CycleReport(reports, decided, deliveries)
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def _days(start: date, count: int) -> list[date]:
+    return [start + timedelta(days=i) for i in range(count)]
+
+
+def _next_working_day(person: Person, day: date) -> date:
+    for offset in range(1, 8):
+        candidate = day + timedelta(days=offset)
+        if not person.working_hours.is_day_off(candidate):
+            return candidate
+    return day + timedelta(days=1)
+
+
+def _label(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def _hours(minutes: float) -> float:
+    return round(minutes / 60, 1)

@@ -1,0 +1,519 @@
+"""The store: the source of truth for events, sync state, the outbox and the audit log.
+
+SQLAlchemy Core on SQLite (WAL) by default, PostgreSQL for the scale-out mode.
+Tables are created on first use. Every public method is one transaction, so a crash
+leaves either the old state or the new one, never half of each.
+
+Outbox rows (DESIGN §6) move ``pending -> claimed (lease) -> done | failed``. A row is
+written in the same transaction as the decision to send or write, keyed by an
+idempotency key (``program:recipient:period`` for email); inserting a key that exists
+is a no-op, so deciding twice sends once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from worker.model import (
+    UTC,
+    Event,
+    EventType,
+    Response,
+    Status,
+    SyncState,
+    TimeRange,
+    Transparency,
+)
+
+logger = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("calendar_key", String(300), primary_key=True),
+    Column("id", String(500), primary_key=True),
+    Column("owner", String(320), nullable=False),
+    Column("start_ts", Float, nullable=False),
+    Column("end_ts", Float, nullable=False),
+    Column("all_day", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("response", String(16), nullable=False),
+    Column("transparency", String(8), nullable=False),
+    Column("event_type", String(24), nullable=False),
+    Column("attendees", Text, nullable=False),
+    Column("organizer", String(320)),
+    Column("series_id", String(500)),
+    Column("etag", String(200)),
+    Column("owned_block_id", String(200)),
+    Column("title", Text),  # only with privacy.store_titles
+    Index("ix_events_owner_start", "owner", "start_ts"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("calendar_key", String(300), primary_key=True),
+    Column("owner", String(320), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("token", Text),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fingerprint", Text),
+    Column("window_start", Float),
+    Column("window_end", Float),
+    Column("last_attempt_ts", Float),
+    Column("last_ok_ts", Float),
+    Column("last_error", Text),
+    Column("event_count", Integer, nullable=False, default=0),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(500), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # email | calendar
+    Column("program", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("period", String(64), nullable=False),
+    Column("due_ts", Float, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | claimed | done | failed
+    Column("lease_until_ts", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("result", Text),
+    Column("last_error", Text),
+    Column("created_ts", Float, nullable=False),
+    Column("done_ts", Float),
+    Index("ix_outbox_status_due", "status", "due_ts"),
+)
+
+audit_log = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ts", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("person", String(320)),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(500)),
+    Column("detail", Text),
+)
+
+ticks = Table(
+    "ticks",
+    metadata,
+    Column("minute", String(32), primary_key=True),
+    Column("at_ts", Float, nullable=False),
+)
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    key: str
+    kind: str
+    program: str
+    recipient: str
+    period: str
+    due: datetime
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    result: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarStatus:
+    calendar_key: str
+    owner: str
+    kind: str
+    event_count: int
+    last_ok: datetime | None
+    last_error: str | None
+
+
+class Store:
+    """One database. ``url`` is a SQLAlchemy URL (``sqlite:////abs/path.db``, ``postgresql://…``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- events and sync state -------------------------------------------------------
+    def sync_state(self, calendar_key: str) -> SyncState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sync_state).where(sync_state.c.calendar_key == calendar_key)
+            ).first()
+        if row is None or row.last_ok_ts is None:
+            return None
+        window = None
+        if row.window_start is not None and row.window_end is not None:
+            window = TimeRange(_dt(row.window_start), _dt(row.window_end))
+        return SyncState(row.token, row.etag, row.last_modified, row.fingerprint, window)
+
+    def save_sync(
+        self,
+        calendar_key: str,
+        owner: str,
+        kind: str,
+        state: SyncState,
+        changed: Sequence[Event],
+        removed: Iterable[str],
+        full: bool,
+        now: datetime,
+        store_titles: bool,
+    ) -> int:
+        """Store one sync's outcome in one transaction; return the calendar's event count."""
+        rows = [_event_row(calendar_key, owner, e, store_titles) for e in changed]
+        with self.engine.begin() as conn:
+            where = events.c.calendar_key == calendar_key
+            if full:
+                conn.execute(delete(events).where(where))
+            else:
+                ids = [*removed, *(e.id for e in changed)]
+                for chunk in _chunks(ids, 500):
+                    conn.execute(delete(events).where(where, events.c.id.in_(chunk)))
+            for chunk in _chunks(rows, 1000):
+                conn.execute(insert(events), chunk)
+            count = len(conn.execute(select(events.c.id).where(where)).all())
+            values = {
+                "owner": owner,
+                "kind": kind,
+                "token": state.token,
+                "etag": state.etag,
+                "last_modified": state.last_modified,
+                "fingerprint": state.fingerprint,
+                "window_start": _ts(state.window.start) if state.window else None,
+                "window_end": _ts(state.window.end) if state.window else None,
+                "last_attempt_ts": _ts(now),
+                "last_ok_ts": _ts(now),
+                "last_error": None,
+                "event_count": count,
+            }
+            self._upsert_sync(conn, calendar_key, values)
+        return count
+
+    def record_sync_error(
+        self, calendar_key: str, owner: str, kind: str, error: str, now: datetime
+    ) -> None:
+        """Remember a failed sync; the events read last time stay as they were."""
+        values = {"owner": owner, "kind": kind, "last_attempt_ts": _ts(now), "last_error": error}
+        with self.engine.begin() as conn:
+            self._upsert_sync(conn, calendar_key, values)
+
+    @staticmethod
+    def _upsert_sync(conn: Any, calendar_key: str, values: dict[str, Any]) -> None:
+        found = conn.execute(
+            update(sync_state).where(sync_state.c.calendar_key == calendar_key).values(**values)
+        )
+        if found.rowcount == 0:
+            conn.execute(
+                insert(sync_state).values(
+                    calendar_key=calendar_key, **{"event_count": 0, **values}
+                )
+            )
+
+    def calendars(self) -> list[CalendarStatus]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sync_state).order_by(sync_state.c.calendar_key)).all()
+        return [
+            CalendarStatus(
+                r.calendar_key,
+                r.owner,
+                r.kind,
+                r.event_count,
+                _dt(r.last_ok_ts) if r.last_ok_ts else None,
+                r.last_error,
+            )
+            for r in rows
+        ]
+
+    def events_for(self, owner: str, span: TimeRange, tz: Any = UTC) -> list[Event]:
+        """The owner's events overlapping ``span`` (all-day ones land on midnights in ``tz``)."""
+        query = select(events).where(
+            events.c.owner == owner,
+            events.c.start_ts < _ts(span.end),
+            events.c.end_ts > _ts(span.start),
+        )
+        with self.engine.connect() as conn:
+            return [_event_from(row, tz) for row in conn.execute(query)]
+
+    # -- outbox ---------------------------------------------------------------------
+    def enqueue(
+        self,
+        key: str,
+        kind: str,
+        program: str,
+        recipient: str,
+        period: str,
+        due: datetime,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> int | None:
+        """Insert a pending row; None when the key exists already (decided before)."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    insert(outbox).values(
+                        key=key,
+                        kind=kind,
+                        program=program,
+                        recipient=recipient,
+                        period=period,
+                        due_ts=_ts(due),
+                        payload=json.dumps(payload, sort_keys=True, default=str),
+                        status="pending",
+                        attempts=0,
+                        created_ts=_ts(now),
+                    )
+                )
+                row_id = result.inserted_primary_key
+                return int(row_id[0]) if row_id else None
+        except IntegrityError:
+            return None
+
+    def claim(self, row_id: int, now: datetime, lease: timedelta) -> OutboxRow | None:
+        """Take a pending row, or one whose lease expired; None if another worker has it."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row_id,
+                    outbox.c.due_ts <= _ts(now),
+                    or_(
+                        outbox.c.status == "pending",
+                        and_(outbox.c.status == "claimed", outbox.c.lease_until_ts <= _ts(now)),
+                    ),
+                )
+                .values(
+                    status="claimed",
+                    lease_until_ts=_ts(now + lease),
+                    attempts=outbox.c.attempts + 1,
+                )
+            )
+            if claimed.rowcount != 1:
+                return None
+            row = conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
+        return _outbox_from(row)
+
+    def complete(self, row_id: int, result: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(status="done", result=result, done_ts=_ts(now), lease_until_ts=None)
+            )
+
+    def fail(self, row_id: int, error: str, now: datetime, retry_at: datetime | None) -> None:
+        """A transient failure goes back to pending at ``retry_at``; None means give up."""
+        values: dict[str, Any] = {"last_error": error, "lease_until_ts": None}
+        if retry_at is None:
+            values.update(status="failed", done_ts=_ts(now))
+        else:
+            values.update(status="pending", due_ts=_ts(retry_at))
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+    def due_ids(self, now: datetime, limit: int = 1000) -> list[int]:
+        """Rows a sweeper should (re)enqueue: pending and due, or claimed with an expired lease."""
+        query = (
+            select(outbox.c.id)
+            .where(
+                or_(
+                    and_(outbox.c.status == "pending", outbox.c.due_ts <= _ts(now)),
+                    and_(outbox.c.status == "claimed", outbox.c.lease_until_ts <= _ts(now)),
+                )
+            )
+            .order_by(outbox.c.due_ts, outbox.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [r.id for r in conn.execute(query)]
+
+    def outbox_rows(self, status: str | None = None) -> list[OutboxRow]:
+        query = select(outbox).order_by(outbox.c.id)
+        if status:
+            query = query.where(outbox.c.status == status)
+        with self.engine.connect() as conn:
+            return [_outbox_from(r) for r in conn.execute(query)]
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), 500):
+                found.update(
+                    r.key for r in conn.execute(select(outbox.c.key).where(outbox.c.key.in_(chunk)))
+                )
+        return found
+
+    # -- ticks and audit ------------------------------------------------------------
+    def claim_tick(self, minute: str, now: datetime) -> bool:
+        """True for the first caller of this minute across every consumer; False after."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(ticks).values(minute=minute, at_ts=_ts(now)))
+        except IntegrityError:
+            return False
+        return True
+
+    def audit(
+        self,
+        action: str,
+        now: datetime,
+        *,
+        actor: str = "steadyhand",
+        person: str | None = None,
+        subject: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(audit_log).values(
+                    at_ts=_ts(now),
+                    actor=actor,
+                    person=person,
+                    action=action,
+                    subject=subject,
+                    detail=json.dumps(detail or {}, sort_keys=True, default=str),
+                )
+            )
+
+    def audit_entries(self, person: str | None = None) -> list[dict[str, Any]]:
+        query = select(audit_log).order_by(audit_log.c.id)
+        if person:
+            query = query.where(audit_log.c.person == person)
+        with self.engine.connect() as conn:
+            return [
+                {
+                    "at": _dt(r.at_ts),
+                    "actor": r.actor,
+                    "person": r.person,
+                    "action": r.action,
+                    "subject": r.subject,
+                    "detail": json.loads(r.detail or "{}"),
+                }
+                for r in conn.execute(query)
+            ]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _event_row(calendar_key: str, owner: str, e: Event, store_titles: bool) -> dict[str, Any]:
+    return {
+        "calendar_key": calendar_key,
+        "id": e.id,
+        "owner": owner,
+        "start_ts": _ts(e.start),
+        "end_ts": _ts(e.end),
+        "all_day": e.all_day,
+        "status": e.status.value,
+        "response": e.response.value,
+        "transparency": e.transparency.value,
+        "event_type": e.event_type.value,
+        "attendees": json.dumps(list(e.attendees)),
+        "organizer": e.organizer,
+        "series_id": e.series_id,
+        "etag": e.etag,
+        "owned_block_id": e.owned_block_id,
+        "title": e.title if store_titles or e.owned_block_id else None,
+    }
+
+
+def _event_from(row: Any, tz: Any) -> Event:
+    return Event(
+        id=row.id,
+        calendar_id=row.calendar_key,
+        start=_dt(row.start_ts).astimezone(tz),
+        end=_dt(row.end_ts).astimezone(tz),
+        all_day=row.all_day,
+        status=Status(row.status),
+        response=Response(row.response),
+        transparency=Transparency(row.transparency),
+        event_type=EventType(row.event_type),
+        attendees=tuple(json.loads(row.attendees)),
+        organizer=row.organizer,
+        series_id=row.series_id,
+        etag=row.etag,
+        owned_block_id=row.owned_block_id,
+        title=row.title,
+    )
+
+
+def _outbox_from(row: Any) -> OutboxRow:
+    return OutboxRow(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        program=row.program,
+        recipient=row.recipient,
+        period=row.period,
+        due=_dt(row.due_ts),
+        payload=json.loads(row.payload),
+        status=row.status,
+        attempts=row.attempts,
+        result=row.result,
+        last_error=row.last_error,
+    )
+

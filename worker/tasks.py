@@ -1,0 +1,64 @@
+"""Huey tasks: the per-minute tick, the send task and the sweeper. A few lines each.
+
+Tasks carry only outbox row ids; the store is the source of truth (DESIGN §6). Huey
+delivers a task at most once, so the sweeper re-enqueues rows that are pending past
+their due time or whose claim lease expired (a consumer killed mid-send).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from huey import Huey, crontab
+
+from worker import services
+
+logger = logging.getLogger(__name__)
+
+#: A pending row is the sweeper's once it is this late (the tick enqueues new ones itself).
+SWEEP_GRACE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Tasks:
+    tick: Any
+    send: Any
+    sweep: Any
+
+
+def register(huey: Huey, rt: services.Runtime) -> Tasks:
+    """Attach steadyhand's tasks to ``huey``, bound to the runtime ``rt``."""
+
+    @huey.task(name="send")
+    def send(row_id: int) -> str:
+        result = services.deliver(rt, row_id, rt.clock())
+        logger.info("task send row=%s: %s", row_id, result.outcome)
+        return result.outcome
+
+    @huey.periodic_task(crontab(minute="*"), name="tick")
+    def tick() -> None:
+        now = rt.clock()
+        if not rt.store.claim_tick(now.strftime("%Y-%m-%dT%H:%M"), now):
+            logger.info("task tick %s: another consumer has this minute", now)
+            return
+        reports, decided = services.tick(rt, now)
+        logger.info("task tick %s: %d synced, %d decided", now, len(reports), len(decided))
+        for row_id in decided:
+            send(row_id)
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep")
+    def sweep() -> None:
+        ids = rt.store.due_ids(rt.clock() - SWEEP_GRACE)
+        logger.info("task sweep: %d rows re-enqueued", len(ids))
+        for row_id in ids:
+            send(row_id)
+
+    @huey.on_startup()
+    def sweep_at_start() -> None:
+        for row_id in rt.store.due_ids(rt.clock()):
+            send(row_id)
+
+    return Tasks(tick=tick, send=send, sweep=sweep)
