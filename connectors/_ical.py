@@ -208,6 +208,7 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
             continue  # a bad definition: times using it are read as floating
     kept: list[Any] = []
     series = _Series()
+    component: Any
     for component in calendar.subcomponents:
         if component.name != "VEVENT":
             kept.append(component)
@@ -422,6 +423,7 @@ def _email(address: Any) -> str | None:
         params = getattr(address, "params", {})
         value = str(params.get("EMAIL", "")).strip()
         value = value[len("mailto:") :] if value.lower().startswith("mailto:") else value
+    value = "".join(value.split())  # a line fold inside an address leaves a space behind
     return value.lower() if "@" in value else None
 
 

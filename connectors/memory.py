@@ -73,9 +73,7 @@ class MemoryCalendar:
         with self._lock:
             since = int(state.token) if state and state.token and state.window == window else 0
             events = self._events.get(cal.location, {})
-            changed = tuple(
-                e for v, e in events.values() if v > since and e.range.overlaps(window)
-            )
+            changed = tuple(e for v, e in events.values() if v > since and e.range.overlaps(window))
             removed = tuple(
                 i for i, v in self._removed.get(cal.location, {}).items() if since and v > since
             )

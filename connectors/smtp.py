@@ -11,11 +11,11 @@ comes from the environment variable the config names, never from the config itse
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -124,7 +124,7 @@ class SmtpTransport:
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(f"SMTP {exc.smtp_code} from {self.host}") from exc
             raise PermanentError(f"SMTP {exc.smtp_code} from {self.host}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TransientError(f"SMTP to {self.host}:{self.port} failed: {exc}") from exc
         if refused:
@@ -134,8 +134,6 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._conn.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._conn = None

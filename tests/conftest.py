@@ -1,4 +1,4 @@
-"""Shared fixtures: a project folder with a config, and a CLI runner that returns what a user sees."""
+"""Shared fixtures: a working folder, and a CLI runner that returns what a user sees."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class Result:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+def run_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Result]:
     """Run `steadyhand ARGS` in-process; return exit code, stdout and stderr."""
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("STEADYHAND_CONFIG", raising=False)

@@ -67,7 +67,7 @@ def test_every_problem_is_reported_at_once_with_line_key_and_fix(tmp_path: Path)
         "— add them under people: or fix the address",
         f"{f}:19: mail.smtp.password: a secret must not be written in the config file "
         "— put it in an environment variable and write `password_env: SMTP_PASSWORD`",
-        f'{f}:21: emails.reflection.at: \'25:30\' is not a time of day — write it as HH:MM, e.g. "16:30"',
+        f"{f}:21: emails.reflection.at: '25:30' is not a time of day — write it as HH:MM, e.g. \"16:30\"",
     ]
 
 
@@ -75,7 +75,9 @@ def test_config_check_prints_every_problem_and_exits_2(run_cli, project: Path) -
     write(project / "steadyhand.yaml", BROKEN)
     result = run_cli("config", "check")
     assert result.code == 2
-    assert "steadyhand.yaml:1: timezon: unknown key 'timezon' — did you mean 'timezone'?" in result.err
+    assert (
+        "steadyhand.yaml:1: timezon: unknown key 'timezon' — did you mean 'timezone'?" in result.err
+    )
     assert "steadyhand.yaml:16: teams[0].members[1]: cyy@example.com" in result.err
     assert "7 problems." in result.err
     assert "Traceback" not in result.err
@@ -97,7 +99,10 @@ def test_missing_config_is_one_line_with_the_fix(run_cli, project: Path) -> None
 
 
 def test_yaml_syntax_error_names_the_line(run_cli, project: Path) -> None:
-    write(project / "steadyhand.yaml", "timezone: Europe/Berlin\npeople:\n  - email: a@example.com\n   name: [x\n")
+    write(
+        project / "steadyhand.yaml",
+        "timezone: Europe/Berlin\npeople:\n  - email: a@example.com\n   name: [x\n",
+    )
     result = run_cli("config", "check")
     assert result.code == 2
     assert result.err.startswith(f"error: {project / 'steadyhand.yaml'}:4: YAML syntax error")
@@ -111,7 +116,9 @@ def test_unknown_leader_and_unknown_team_in_an_audience(tmp_path: Path) -> None:
         "emails:\n  reflection: {to: 'team:Platfrom'}\n",
     )
     lines = [str(p) for p in config.check(path)]
-    assert any(":5: teams[0].leader: zed@example.com is not listed under people:" in s for s in lines)
+    assert any(
+        ":5: teams[0].leader: zed@example.com is not listed under people:" in s for s in lines
+    )
     assert any(":7: emails.reflection.to: no team named 'Platfrom'" in s for s in lines)
 
 

@@ -18,7 +18,15 @@ def person(tz: str, hours: dict[int, list[tuple[time, time]]] | None = None) -> 
 
 def test_reflection_is_due_at_1630_local_and_stays_due_until_working_hours_end() -> None:
     p = person("Europe/Berlin")
-    due = daily("reflection", p, time(16, 30), WEEKDAYS, at(BERLIN, "2026-11-05 16:45"), set(), timedelta(hours=4))
+    due = daily(
+        "reflection",
+        p,
+        time(16, 30),
+        WEEKDAYS,
+        at(BERLIN, "2026-11-05 16:45"),
+        set(),
+        timedelta(hours=4),
+    )
     assert due is not None
     assert due.key == "reflection:p@example.com:2026-11-05"
     assert due.at == at(BERLIN, "2026-11-05 16:30")
@@ -37,7 +45,15 @@ def test_before_the_time_the_next_send_is_scheduled_not_due() -> None:
 
 def test_a_time_after_working_hours_moves_to_the_next_working_morning() -> None:
     p = person("America/New_York", {d: [(time(8), time(16))] for d in range(5)})
-    due = daily("reflection", p, time(16, 30), WEEKDAYS, at(NEW_YORK, "2026-11-05 12:00"), set(), timedelta(hours=4))
+    due = daily(
+        "reflection",
+        p,
+        time(16, 30),
+        WEEKDAYS,
+        at(NEW_YORK, "2026-11-05 12:00"),
+        set(),
+        timedelta(hours=4),
+    )
     assert due is not None
     assert due.period == "2026-11-05"
     assert due.at == at(NEW_YORK, "2026-11-06 08:00")
@@ -46,7 +62,15 @@ def test_a_time_after_working_hours_moves_to_the_next_working_morning() -> None:
 def test_friday_evening_moves_past_the_weekend_and_an_away_monday() -> None:
     p = person("Europe/Berlin")
     away = {date(2026, 11, 9)}
-    due = daily("reflection", p, time(18, 0), frozenset({4}), at(BERLIN, "2026-11-06 12:00"), away, timedelta(hours=4))
+    due = daily(
+        "reflection",
+        p,
+        time(18, 0),
+        frozenset({4}),
+        at(BERLIN, "2026-11-06 12:00"),
+        away,
+        timedelta(hours=4),
+    )
     assert due is not None
     assert due.at == at(BERLIN, "2026-11-10 09:00")
 
@@ -56,29 +80,61 @@ def test_no_send_on_a_day_off_or_an_away_day() -> None:
     friday = at(BERLIN, "2026-11-06 16:40")
     due = daily("reflection", p, time(16, 30), WEEKDAYS, friday, set(), timedelta(hours=4))
     assert due is not None and due.period == "2026-11-09"
-    away = daily("reflection", p, time(16, 30), WEEKDAYS, at(BERLIN, "2026-11-05 16:40"), {date(2026, 11, 5)}, timedelta(hours=4))
+    away = daily(
+        "reflection",
+        p,
+        time(16, 30),
+        WEEKDAYS,
+        at(BERLIN, "2026-11-05 16:40"),
+        {date(2026, 11, 5)},
+        timedelta(hours=4),
+    )
     assert away is not None and away.period == "2026-11-09"
 
 
 def test_a_missed_send_goes_stale_after_its_window() -> None:
     p = person("Europe/Berlin", {d: [(time(9), time(20))] for d in range(5)})
-    due = daily("reflection", p, time(16, 30), WEEKDAYS, at(BERLIN, "2026-11-05 19:00"), set(), timedelta(hours=2))
+    due = daily(
+        "reflection",
+        p,
+        time(16, 30),
+        WEEKDAYS,
+        at(BERLIN, "2026-11-05 19:00"),
+        set(),
+        timedelta(hours=2),
+    )
     assert due is not None and due.period == "2026-11-06"
 
 
 def test_kathmandu_quarter_hour_offset() -> None:
     p = person("Asia/Kathmandu")
-    due = daily("reflection", p, time(16, 30), WEEKDAYS, at(KATHMANDU, "2026-11-05 16:31"), set(), timedelta(hours=4))
+    due = daily(
+        "reflection",
+        p,
+        time(16, 30),
+        WEEKDAYS,
+        at(KATHMANDU, "2026-11-05 16:31"),
+        set(),
+        timedelta(hours=4),
+    )
     assert due is not None and due.is_due(at(KATHMANDU, "2026-11-05 16:31"))
     assert due.at.strftime("%H:%M") == "10:45"  # UTC
 
 
 def test_us_dst_change_keeps_the_local_time() -> None:
     p = person("America/New_York")
-    before = daily("r", p, time(16, 30), WEEKDAYS, at(NEW_YORK, "2026-10-30 16:31"), set(), timedelta(hours=1))
-    after = daily("r", p, time(16, 30), WEEKDAYS, at(NEW_YORK, "2026-11-02 16:31"), set(), timedelta(hours=1))
+    before = daily(
+        "r", p, time(16, 30), WEEKDAYS, at(NEW_YORK, "2026-10-30 16:31"), set(), timedelta(hours=1)
+    )
+    after = daily(
+        "r", p, time(16, 30), WEEKDAYS, at(NEW_YORK, "2026-11-02 16:31"), set(), timedelta(hours=1)
+    )
     assert before is not None and after is not None
-    assert before.at.astimezone(NEW_YORK).strftime("%H:%M") == after.at.astimezone(NEW_YORK).strftime("%H:%M") == "16:30"
+    assert (
+        before.at.astimezone(NEW_YORK).strftime("%H:%M")
+        == after.at.astimezone(NEW_YORK).strftime("%H:%M")
+        == "16:30"
+    )
     assert after.at - before.at == timedelta(days=3, hours=1)
 
 

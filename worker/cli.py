@@ -51,7 +51,9 @@ ConfigOpt = Annotated[
 ]
 NowOpt = Annotated[
     str | None,
-    typer.Option("--now", help="Fix the clock (ISO date-time; also STEADYHAND_NOW).", show_default=False),
+    typer.Option(
+        "--now", help="Fix the clock (ISO date-time; also STEADYHAND_NOW).", show_default=False
+    ),
 ]
 PersonOpt = Annotated[str | None, typer.Option("--person", help="Only this person (email).")]
 
@@ -62,7 +64,9 @@ class _State:
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Debug logs and tracebacks.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Debug logs and tracebacks.")
+    ] = False,
 ) -> None:
     _State.verbose = verbose
     logging.basicConfig(
@@ -172,7 +176,9 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
 @app.command()
 def run(
     config: ConfigOpt = None,
-    once: Annotated[bool, typer.Option("--once", help="One full cycle in-process, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One full cycle in-process, then exit.")
+    ] = False,
     now: NowOpt = None,
     workers: Annotated[int, typer.Option(help="Consumer worker threads.")] = 2,
 ) -> None:
@@ -238,8 +244,10 @@ def _load_table(rt: services.Runtime) -> Table:
     per_person = {p.email: services.day_metrics(rt, p, start, end) for p in people}
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     busy_days = [
-        d for d in days
-        if d.weekday() < 5 or any(m.meeting_minutes for ms in per_person.values() for m in ms if m.date == d)
+        d
+        for d in days
+        if d.weekday() < 5
+        or any(m.meeting_minutes for ms in per_person.values() for m in ms if m.date == d)
     ]
     table = Table(
         title="Meeting hours per person and local day (meeting_minutes / 60; red = overloaded)",
@@ -261,14 +269,18 @@ def _load_table(rt: services.Runtime) -> Table:
     return table
 
 
-def _print_emails(rt: services.Runtime, report: services.CycleReport, now: datetime, var: Path) -> None:
+def _print_emails(
+    rt: services.Runtime, report: services.CycleReport, now: datetime, var: Path
+) -> None:
     sent = [d for d in report.deliveries if d.outcome == "sent"]
     if sent:
         out.print(f"[bold]Emails written[/] ({len(sent)}) to the outbox {var / 'outbox'}:")
         for d in sent:
             out.print(f"  {d.key}  →  {d.detail}")
     else:
-        out.print("No new email: everything due was written before (the ledger makes reruns no-ops).")
+        out.print(
+            "No new email: everything due was written before (the ledger makes reruns no-ops)."
+        )
     upcoming = [u for u in services.reflections(rt, now) if not u.is_due(now)]
     for u in upcoming:
         person = rt.settings.person(u.recipient)
@@ -325,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if _State.verbose:
             raise
-        err.print(f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)", markup=False)
+        err.print(
+            f"error: {type(exc).__name__}: {exc} (run with -v for the traceback)", markup=False
+        )
         return 1
     return 0
 
@@ -335,7 +349,11 @@ def _report(exc: Exception) -> None:
         err.print_exception()
     problems: list[Any] = getattr(exc, "problems", None) or [str(exc)]
     for problem in problems:
-        err.print(f"error: {problem}" if len(problems) == 1 else str(problem), markup=False, soft_wrap=True)
+        err.print(
+            f"error: {problem}" if len(problems) == 1 else str(problem),
+            markup=False,
+            soft_wrap=True,
+        )
     if len(problems) > 1:
         err.print(f"{len(problems)} problems.", markup=False)
 

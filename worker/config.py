@@ -14,6 +14,7 @@ builds (:meth:`Settings.persons`, :meth:`Settings.calendar_ref`); nobody threads
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import types
@@ -76,7 +77,7 @@ def parse_clock(value: Any) -> time:
         return time(value // 60, value % 60)
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(value))
     if not match or int(match[1]) > 24 or int(match[2]) > 59:
-        raise ValueError(f"{value!r} is not a time of day — write it as HH:MM, e.g. \"16:30\"")
+        raise ValueError(f'{value!r} is not a time of day — write it as HH:MM, e.g. "16:30"')
     hour, minute = int(match[1]), int(match[2])
     if hour == 24:
         if minute:
@@ -129,8 +130,8 @@ def parse_working_hours(value: Any) -> WorkingHours:
             days[day] = parsed
     hours = WorkingHours.of(days)
     for ranges in hours.days.values():
-        for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
-            if start < end:
+        for (_, first_end), (second_start, _) in itertools.pairwise(ranges):
+            if second_start < first_end:
                 raise ValueError("two working ranges overlap — make them follow each other")
     return hours
 
@@ -233,7 +234,9 @@ class CalendarSettings(_Section):
 
     @property
     def kind(self) -> str:
-        return "ics" if self.ics else "vdir" if self.vdir else "memory" if self.memory else "account"
+        return (
+            "ics" if self.ics else "vdir" if self.vdir else "memory" if self.memory else "account"
+        )
 
 
 class PersonSettings(_Section):
@@ -345,7 +348,7 @@ class WeeklySettings(_Section):
     def _weekly(cls, value: str) -> str:
         day, _, clock = value.strip().partition(" ")
         if len(parse_days(day)) != 1:
-            raise ValueError(f"{value!r} — write one day and a time, e.g. \"fri 10:00\"")
+            raise ValueError(f'{value!r} — write one day and a time, e.g. "fri 10:00"')
         parse_clock(clock)
         return value
 
@@ -447,8 +450,7 @@ class Settings(_Section):
 
     def team_models(self) -> tuple[Team, ...]:
         return tuple(
-            Team(t.name, t.leader.lower(), tuple(m.lower() for m in t.members))
-            for t in self.teams
+            Team(t.name, t.leader.lower(), tuple(m.lower() for m in t.members)) for t in self.teams
         )
 
     def leaders(self) -> frozenset[str]:
@@ -479,11 +481,15 @@ class Settings(_Section):
             location = cal.ics if re.match(r"https?://", cal.ics) else str(self.path(cal.ics))
             return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", location, tz)
         if cal.vdir is not None:
-            return CalendarRef(f"{email}:vdir:{cal.vdir}", email, "vdir", str(self.path(cal.vdir)), tz)
+            return CalendarRef(
+                f"{email}:vdir:{cal.vdir}", email, "vdir", str(self.path(cal.vdir)), tz
+            )
         if cal.memory is not None:
             return CalendarRef(f"{email}:memory:{cal.memory}", email, "memory", cal.memory, tz)
         account = next(a for a in self.accounts if a.name == cal.account)
-        return CalendarRef(f"{email}:{account.name}:{cal.id}", email, account.kind, cal.id, tz, account.name)
+        return CalendarRef(
+            f"{email}:{account.name}:{cal.id}", email, account.kind, cal.id, tz, account.name
+        )
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -539,7 +545,11 @@ def _load(path: Path) -> tuple[Settings | None, list[Problem]]:
     if tree is None:
         tree = CommentedMap()
     if not isinstance(tree, CommentedMap):
-        return None, [Problem("the file must be a YAML mapping of sections", "see config/example.yaml", shown, 1)]
+        return None, [
+            Problem(
+                "the file must be a YAML mapping of sections", "see config/example.yaml", shown, 1
+            )
+        ]
     locate = _Locator(tree, shown)
     problems = _secret_problems(tree, locate) + _reference_problems(tree, locate)
     settings = None
@@ -594,7 +604,9 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _walk(node: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
+def _walk(
+    node: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             yield (*loc, str(key)), key, value
@@ -612,9 +624,12 @@ def _secret_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
                 locate.problem(
                     loc,
                     "a secret must not be written in the config file",
-                    f"put it in an environment variable and write `{key}_env: VARIABLE_NAME`"
-                    if key != "password"
-                    else "put it in an environment variable and write `password_env: SMTP_PASSWORD`",
+                    "put it in an environment variable and write "
+                    + (
+                        f"`{key}_env: VARIABLE_NAME`"
+                        if key != "password"
+                        else "`password_env: SMTP_PASSWORD`"
+                    ),
                 )
             )
     return problems
@@ -631,15 +646,31 @@ def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
         if isinstance(person, Mapping) and isinstance(person.get("email"), str):
             email = person["email"].lower()
             if email in emails:
-                problems.append(locate.problem(("people", i, "email"), f"{email} is listed twice", "keep one entry per person"))
+                problems.append(
+                    locate.problem(
+                        ("people", i, "email"),
+                        f"{email} is listed twice",
+                        "keep one entry per person",
+                    )
+                )
             emails.append(email)
-    account_names = [a.get("name") for a in accounts if isinstance(a, Mapping)] if isinstance(accounts, list) else []
-    team_names = [t.get("name") for t in teams if isinstance(t, Mapping)] if isinstance(teams, list) else []
+    account_names = (
+        [a.get("name") for a in accounts if isinstance(a, Mapping)]
+        if isinstance(accounts, list)
+        else []
+    )
+    team_names = (
+        [t.get("name") for t in teams if isinstance(t, Mapping)] if isinstance(teams, list) else []
+    )
 
     def unknown_person(loc: tuple[int | str, ...], email: Any) -> None:
         if isinstance(email, str) and email.lower() not in emails:
             close = difflib.get_close_matches(email.lower(), emails, 1, cutoff=0.85)
-            fix = f"did you mean {close[0]}?" if close else "add them under people: or fix the address"
+            fix = (
+                f"did you mean {close[0]}?"
+                if close
+                else "add them under people: or fix the address"
+            )
             problems.append(locate.problem(loc, f"{email} is not listed under people:", fix))
 
     for t, team in enumerate(teams if isinstance(teams, list) else []):
@@ -651,10 +682,24 @@ def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
             unknown_person(("teams", t, "members", m), member)
     for i, person in enumerate(people if isinstance(people, list) else []):
         calendar = person.get("calendar") if isinstance(person, Mapping) else None
-        if isinstance(calendar, Mapping) and "account" in calendar and calendar["account"] not in account_names:
-            close = difflib.get_close_matches(str(calendar["account"]), [str(a) for a in account_names], 1)
-            fix = f"did you mean {close[0]!r}?" if close else "add it under accounts: or fix the name"
-            problems.append(locate.problem(("people", i, "calendar", "account"), f"no account named {calendar['account']!r}", fix))
+        if (
+            isinstance(calendar, Mapping)
+            and "account" in calendar
+            and calendar["account"] not in account_names
+        ):
+            close = difflib.get_close_matches(
+                str(calendar["account"]), [str(a) for a in account_names], 1
+            )
+            fix = (
+                f"did you mean {close[0]!r}?" if close else "add it under accounts: or fix the name"
+            )
+            problems.append(
+                locate.problem(
+                    ("people", i, "calendar", "account"),
+                    f"no account named {calendar['account']!r}",
+                    fix,
+                )
+            )
     audiences: list[tuple[tuple[int | str, ...], Any]] = []
     for r, rule in enumerate(tree.get("protect") or []):
         if isinstance(rule, Mapping) and "for" in rule:
@@ -666,7 +711,9 @@ def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
                 audiences.append((("emails", str(program), "to"), section["to"]))
     for loc, spec in audiences:
         if isinstance(spec, str) and spec.startswith("team:") and spec[5:] not in team_names:
-            problems.append(locate.problem(loc, f"no team named {spec[5:]!r}", "use a name listed under teams:"))
+            problems.append(
+                locate.problem(loc, f"no team named {spec[5:]!r}", "use a name listed under teams:")
+            )
         elif isinstance(spec, list):
             for k, email in enumerate(spec):
                 unknown_person((*loc, k), email)
@@ -696,7 +743,11 @@ def _problem_from(error: Mapping[str, Any], locate: _Locator) -> Problem:
         key = str(loc[-1])
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(key, known, 1, cutoff=0.6)
-        fix = f"did you mean {close[0]!r}?" if close else "remove it (known keys: " + ", ".join(known) + ")"
+        fix = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else "remove it (known keys: " + ", ".join(known) + ")"
+        )
         return locate.problem(loc, f"unknown key {key!r}", fix)
     message = str(error["msg"]).removeprefix("Value error, ")
     if " — " in message:
@@ -705,9 +756,13 @@ def _problem_from(error: Mapping[str, Any], locate: _Locator) -> Problem:
     if kind == "missing":
         return locate.problem(loc, "required key is missing", "add it")
     if kind == "literal_error":
-        return locate.problem(loc, f"{error.get('input')!r} is not allowed", message[0].lower() + message[1:])
+        return locate.problem(
+            loc, f"{error.get('input')!r} is not allowed", message[0].lower() + message[1:]
+        )
     fix = _BUILTIN_FIXES.get(kind, "see config/example.yaml")
-    return locate.problem(loc, f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})", fix)
+    return locate.problem(
+        loc, f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})", fix
+    )
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -715,7 +770,8 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     out: list[int | str] = []
     for part in loc:
         if isinstance(part, str) and (
-            "[" in part or part in {"int", "float", "str", "list[str]", "timedelta", "function-after"}
+            "[" in part
+            or part in {"int", "float", "str", "list[str]", "timedelta", "function-after"}
         ):
             continue
         out.append(part)
@@ -727,9 +783,7 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = next(
-            (f for n, f in model.model_fields.items() if (f.alias or n) == part), None
-        )
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return []
         model = _model_in(field.annotation)

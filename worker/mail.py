@@ -73,7 +73,9 @@ def render(
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise TemplateProblem(
-            Problem("the first line must be 'Subject: …'", "add a subject line", f"{program}.txt.j2", 1)
+            Problem(
+                "the first line must be 'Subject: …'", "add a subject line", f"{program}.txt.j2", 1
+            )
         )
     subject = " ".join(first[len("Subject:") :].split())
     return subject, body.lstrip("\n"), html

@@ -178,7 +178,7 @@ def wall_time(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 
 def local_day_range(day: date, tz: ZoneInfo) -> TimeRange:
-    """Midnight to midnight of ``day`` in ``tz``: 23, 24 or 25 hours (or 0 where a day is skipped)."""
+    """Midnight to midnight of ``day`` in ``tz``: 23, 24 or 25 hours (0 for a skipped day)."""
     return TimeRange(wall_time(day, time(0), tz), wall_time(day + timedelta(days=1), time(0), tz))
 
 

@@ -128,19 +128,41 @@ def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -
         rt.store.record_sync_error(ref.key, ref.owner, ref.kind, error, now)
         logger.warning("sync %s failed: %s", ref.key, error)
         return SyncReport(
-            ref.key, ref.owner, ref.kind, ref.location, "failed", 0, 0, 0,
-            time.perf_counter() - started, error,
+            ref.key,
+            ref.owner,
+            ref.kind,
+            ref.location,
+            "failed",
+            0,
+            0,
+            0,
+            time.perf_counter() - started,
+            error,
         )
     count = rt.store.save_sync(
-        ref.key, ref.owner, ref.kind, result.state, result.events, result.removed,
-        result.full, now, rt.settings.privacy.store_titles,
+        ref.key,
+        ref.owner,
+        ref.kind,
+        result.state,
+        result.events,
+        result.removed,
+        result.full,
+        now,
+        rt.settings.privacy.store_titles,
     )
     elapsed = time.perf_counter() - started
     outcome = "unchanged" if result.unchanged else "read"
     logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, outcome, count, elapsed)
     return SyncReport(
-        ref.key, ref.owner, ref.kind, ref.location, outcome, count, len(result.events),
-        len(result.removed), elapsed,
+        ref.key,
+        ref.owner,
+        ref.kind,
+        ref.location,
+        outcome,
+        count,
+        len(result.events),
+        len(result.removed),
+        elapsed,
     )
 
 
@@ -161,15 +183,11 @@ def policy(settings: Settings) -> analysis.Policy:
 
 def person_events(rt: Runtime, person: Person, start: date, end: date) -> list[Event]:
     """The person's stored events touching local days ``start``..``end`` (inclusive)."""
-    span = TimeRange(
-        local_day_range(start, person.tz).start, local_day_range(end, person.tz).end
-    )
+    span = TimeRange(local_day_range(start, person.tz).start, local_day_range(end, person.tz).end)
     return rt.store.events_for(person.email, span, person.tz)
 
 
-def day_metrics(
-    rt: Runtime, person: Person, start: date, end: date
-) -> list[analysis.DayMetrics]:
+def day_metrics(rt: Runtime, person: Person, start: date, end: date) -> list[analysis.DayMetrics]:
     events = person_events(rt, person, start, end)
     return analysis.analyze_days(person, events, start, end, policy(rt.settings))
 
@@ -234,7 +252,8 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
     tomorrow = metrics[following]
     events = person_events(rt, person, following, following)
     meetings = sorted(
-        e.start for e in events
+        e.start
+        for e in events
         if analysis.is_meeting(e, person) and e.start.astimezone(person.tz).date() == following
     )
     return {
@@ -257,7 +276,9 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
             "label": _label(following),
             "day_off": tomorrow.working_minutes == 0,
             "meeting_hours": _hours(tomorrow.meeting_minutes),
-            "first_meeting": meetings[0].astimezone(person.tz).strftime("%H:%M") if meetings else None,
+            "first_meeting": meetings[0].astimezone(person.tz).strftime("%H:%M")
+            if meetings
+            else None,
         },
         "blocks": [],
     }
@@ -310,7 +331,9 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         return Delivery(row_id, row.key, "retry" if retry_at else "failed", str(exc))
     except (PermanentError, SteadyhandError) as exc:
         rt.store.fail(row_id, str(exc), now, None)
-        rt.store.audit("send_failed", now, person=row.recipient, subject=row.key, detail={"error": str(exc)})
+        rt.store.audit(
+            "send_failed", now, person=row.recipient, subject=row.key, detail={"error": str(exc)}
+        )
         logger.error("send %s (row %s) failed for good: %s", row.key, row_id, exc)
         return Delivery(row_id, row.key, "failed", str(exc))
     rt.store.complete(row_id, result, now)
@@ -319,7 +342,7 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
 
 
 def _backoff(attempts: int, exc: TransientError) -> timedelta:
-    wait = min(RETRY_CAP, RETRY_BASE * 2 ** max(0, attempts - 1))
+    wait: timedelta = min(RETRY_CAP, RETRY_BASE * (1 << max(0, attempts - 1)))
     if exc.retry_after is not None:
         wait = max(wait, timedelta(seconds=exc.retry_after))
     return wait

@@ -259,9 +259,7 @@ class Store:
         )
         if found.rowcount == 0:
             conn.execute(
-                insert(sync_state).values(
-                    calendar_key=calendar_key, **{"event_count": 0, **values}
-                )
+                insert(sync_state).values(calendar_key=calendar_key, **{"event_count": 0, **values})
             )
 
     def calendars(self) -> list[CalendarStatus]:
@@ -516,4 +514,3 @@ def _outbox_from(row: Any) -> OutboxRow:
         result=row.result,
         last_error=row.last_error,
     )
-
