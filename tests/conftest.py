@@ -29,7 +29,6 @@ def run_cli(
     """Run `steadyhand ARGS` in-process; return exit code, stdout and stderr."""
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("STEADYHAND_CONFIG", raising=False)
-    monkeypatch.delenv("STEADYHAND_NOW", raising=False)
 
     def run(*args: str) -> Result:
         capsys.readouterr()
@@ -42,7 +41,9 @@ def run_cli(
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working folder, made the current directory."""
+    """An empty working folder, made the current directory; no clock or config from outside."""
+    monkeypatch.delenv("STEADYHAND_NOW", raising=False)
+    monkeypatch.delenv("STEADYHAND_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -97,6 +97,7 @@ _US = timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
 
 _Span = tuple[int, int]  # [start, end) in microseconds since the epoch
+_BUSY, _MEETING, _OOO = "busy", "meeting", "ooo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,10 +304,17 @@ def _gaps(window: _Span, busy: list[_Span]) -> list[int]:
 
 def _at_least_two(spans: list[_Span]) -> int:
     """Length covered by two or more of ``spans`` at once."""
-    points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    depth = total = 0
-    last = 0
-    for at, step in points:  # at equal instants ends (-1) sort before starts: half-open
+    starts = sorted(s for s, _ in spans)
+    ends = sorted(e for _, e in spans)
+    n = len(starts)
+    i = j = depth = total = last = 0
+    while j < n:
+        if i < n and starts[i] < ends[j]:  # at equal instants ends go first: half-open
+            at, step = starts[i], 1
+            i += 1
+        else:
+            at, step = ends[j], -1
+            j += 1
         if depth >= 2:
             total += at - last
         depth += step
@@ -378,8 +386,7 @@ def _day(
     working_us = _length(working)
     meeting_us = _length(meetings)
     meeting_in_hours = _overlap(meetings, working)
-    distinct = sorted(set(bucket.meetings))
-    double_booked = _at_least_two([(s, e) for s, e, _ in distinct])
+    double_booked = _at_least_two([(s, e) for s, e, _ in set(bucket.meetings)])
     chain = _longest_chain(meetings, _us_of(policy.back_to_back_gap))
     focus_min = _us_of(policy.focus_min)
     focus = fragmented = 0
@@ -444,6 +451,15 @@ def _boundaries(days: Sequence[date], person: Person) -> list[int]:
     return out
 
 
+def _put(bucket: _Bucket, kind: str, start: int, end: int, event_id: str) -> None:
+    if kind is _OOO:
+        bucket.ooo.append((start, end))
+        return
+    bucket.busy.append((start, end))
+    if kind is _MEETING:
+        bucket.meetings.append((start, end, event_id))
+
+
 def _bucket(
     events: Iterable[Event], person: Person, days: Sequence[date], bounds: list[int]
 ) -> tuple[list[_Bucket], set[date]]:
@@ -458,31 +474,31 @@ def _bucket(
     me = _norm(person.email)
     lo, hi = bounds[0], bounds[-1]
     n = len(days)
+    epoch, tick = _EPOCH, _US
     for event in events:
         if event.all_day:
             if _is_ooo(event):
                 all_day_ooo.update(d for d in _all_day_dates(event) if d in wanted)
             continue
         if is_busy(event, person):
-            kind = 1 if _has_other(event, me) else 0
+            kind = _MEETING if _has_other(event, me) else _BUSY
         elif _is_ooo(event):
-            kind = 2
+            kind = _OOO
         else:
             continue
-        s, e = _us(event.start), _us(event.end)
+        s = (event.start - epoch) // tick
+        e = (event.end - epoch) // tick
         if e <= s or e <= lo or s >= hi:
             continue
-        i = max(bisect_right(bounds, s) - 1, 0)
+        i = bisect_right(bounds, s) - 1
+        if i >= 0 and e <= bounds[i + 1]:  # the common case: inside one day
+            _put(buckets[i], kind, s, e, event.id)
+            continue
+        i = max(i, 0)
         while i < n and bounds[i] < e:
             ps, pe = max(s, bounds[i]), min(e, bounds[i + 1])
             if pe > ps:
-                bucket = buckets[i]
-                if kind == 2:
-                    bucket.ooo.append((ps, pe))
-                else:
-                    bucket.busy.append((ps, pe))
-                    if kind == 1:
-                        bucket.meetings.append((ps, pe, event.id))
+                _put(buckets[i], kind, ps, pe, event.id)
             i += 1
     return buckets, all_day_ooo
 

@@ -169,8 +169,11 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
     out.print(_sync_table(reports))
     if not reports:
         out.print("No calendars configured: add `calendar:` to people in the config.")
-    if any(r.outcome == "failed" for r in reports):
-        raise typer.Exit(1)
+    failed = [r for r in reports if r.outcome == "failed"]
+    if failed:
+        for r in failed:
+            err.print(f"error: {r.error}", markup=False, soft_wrap=True)
+        raise typer.Exit(2 if any(r.fixable for r in failed) else 1)
 
 
 @app.command()
@@ -315,7 +318,9 @@ def doctor(config: ConfigOpt = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (UserError, MissingExtra) as exc:

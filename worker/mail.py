@@ -94,6 +94,14 @@ def address(text: str) -> Address:
     return Address(display_name=name, username=user, domain=domain)
 
 
+def recipient(name: str, email_address: str) -> Address:
+    """An Address from a display name and one address; CR/LF or two addresses are refused."""
+    if any(c in name for c in "\r\n"):
+        raise UserError(Problem(f"name {name!r} contains a line break", "remove it in the config"))
+    parsed = address(email_address)
+    return Address(display_name=name, username=parsed.username, domain=parsed.domain)
+
+
 def message_id(key: str, domain: str) -> str:
     """A Message-ID derived from the idempotency key: the same send has the same id."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -103,7 +111,7 @@ def message_id(key: str, domain: str) -> str:
 def build(
     *,
     sender: str,
-    to: Sequence[str],
+    to: Sequence[Address],
     subject: str,
     text: str,
     html: str,
@@ -111,15 +119,15 @@ def build(
     program: str,
     sent_at: Any,
     unsubscribe_url: str | None = None,
-    cc: Sequence[str] = (),
+    cc: Sequence[Address] = (),
 ) -> EmailMessage:
     """A multipart/alternative message with our headers (Message-ID, List-Unsubscribe)."""
     from_addr = address(sender)
     msg = EmailMessage()
     msg["From"] = from_addr
-    msg["To"] = [address(t) for t in to]
+    msg["To"] = list(to)
     if cc:
-        msg["Cc"] = [address(c) for c in cc]
+        msg["Cc"] = list(cc)
     if "\n" in subject or "\r" in subject:
         raise UserError(Problem("subject contains a line break", "fix the template's Subject line"))
     msg["Subject"] = subject

@@ -86,6 +86,7 @@ class SyncReport:
     removed: int
     seconds: float
     error: str | None = None
+    fixable: bool = False  # the error is the user's to fix (a bad file), not a passing fault
 
 
 def sync_window(settings: Settings, now: datetime) -> TimeRange:
@@ -138,6 +139,7 @@ def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -
             0,
             time.perf_counter() - started,
             error,
+            fixable=isinstance(exc, UserError),
         )
     count = rt.store.save_sync(
         ref.key,
@@ -314,7 +316,7 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         subject, text, html = mail.render(env, row.program, row.payload)
         message = mail.build(
             sender=rt.settings.mail.from_,
-            to=[f"{person.name} <{person.email}>"],
+            to=[mail.recipient(person.name, person.email)],
             subject=subject,
             text=text,
             html=html,
