@@ -8,6 +8,7 @@ their due time or whose claim lease expired (a consumer killed mid-send).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -56,9 +57,14 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
         for row_id in ids:
             send(row_id)
 
+    once = threading.Lock()
+
     @huey.on_startup()
-    def sweep_at_start() -> None:
-        for row_id in rt.store.due_ids(rt.clock()):
-            send(row_id)
+    def at_start() -> None:
+        # Every worker thread runs startup hooks; the first one starts a tick and a sweep
+        # at once, so a fresh consumer does not wait for the next minute.
+        if once.acquire(blocking=False):
+            tick()
+            sweep()
 
     return Tasks(tick=tick, send=send, sweep=sweep)
