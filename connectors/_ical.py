@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
+from time import time_ns
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +52,7 @@ from worker.model import (
 logger = logging.getLogger(__name__)
 
 FIX_FILE = "export the calendar again or fix the file"
+RACY_NS = 2_000_000_000
 TYPE_PROPERTY = "X-STEADYHAND-TYPE"
 _PARTSTAT = {
     "ACCEPTED": Response.ACCEPTED,
@@ -70,6 +73,16 @@ _RULE_LINE = re.compile(rb"(?im)^(?:RRULE|EXRULE)[;:][^\r\n]*")
 # Google writes dates with a UTC suffix ("RDATE:20131210Z"): no such value exists.
 _DATES_LINE = re.compile(rb"(?im)^(?:RDATE|EXDATE)[;:][^\r\n]*")
 _DATE_WITH_Z = re.compile(rb"(?<![T\d])(\d{8})Z(?=,|$)")
+
+
+def racy(st: os.stat_result) -> bool:
+    """Whether a file's size and mtime cannot vouch for its content (git's "racy" case).
+
+    Timestamps tick coarsely (a few ms), so a file rewritten with the same size within
+    a tick of being read looks unchanged; within a couple of seconds of its mtime, a
+    file is compared by content instead.
+    """
+    return time_ns() - st.st_mtime_ns < RACY_NS
 
 
 def unreadable(source: str, what: str, fix: str = FIX_FILE) -> CalendarUnreadable:
@@ -131,9 +144,9 @@ def _repair(data: bytes) -> bytes:
 def _where(exc: Exception, data: bytes) -> str:
     """The parser's complaint, prefixed with the line it is about when that can be found."""
     message = str(exc) or type(exc).__name__
-    quoted = re.search(r"parts: '(.{1,60})", message)
+    quoted = re.search(r"parts: '(.{1,200}?)': ", message)
     if quoted:
-        needle = quoted.group(1).rstrip("'")[:40]
+        needle = quoted.group(1)[:40]
         text = data.decode("utf-8", "replace")
         for number, line in enumerate(text.splitlines(), 1):
             if needle and line.startswith(needle):

@@ -96,7 +96,8 @@ class IcsCalendar:
             with open(path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
                 stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
-                if same_window and previous.rpartition(":")[0] == stamp:
+                trusted = same_window and not _ical.racy(stat)
+                if trusted and previous.rpartition(":")[0] == stamp:
                     assert state is not None
                     return _unchanged(state)
                 data = handle.read()

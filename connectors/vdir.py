@@ -88,15 +88,19 @@ class VdirCalendar:
         folder = _folder(cal.location)
         files = _listing(folder)
         digest = hashlib.sha256()
+        contents: dict[Path, bytes | None] = {}
         for path, st in files:
             digest.update(f"{path.name}\0{st.st_ino}\0{etag_of(st)}\n".encode())
+            if _ical.racy(st):  # too fresh for its mtime to vouch for it: add its content
+                contents[path] = _read(path)
+                digest.update(hashlib.sha256(contents[path] or b"").digest())
         fingerprint = digest.hexdigest()
         if state is not None and state.window == window and state.fingerprint == fingerprint:
             logger.info("vdir sync %s: unchanged, %d files", cal.key, len(files))
             return SyncResult(events=(), removed=(), state=state, full=False, unchanged=True)
         found: dict[str, Event] = {}
         for path, st in files:
-            data = _read(path)
+            data = contents[path] if path in contents else _read(path)
             if data is None:
                 continue  # deleted since the listing; the next sync sees the new listing
             calendars = _ical.parse(data, str(path))

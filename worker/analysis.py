@@ -251,15 +251,27 @@ def _all_day_dates(event: Event) -> Iterable[date]:
 # -- interval arithmetic on sorted spans ------------------------------------------------
 
 
-def _union(spans: list[_Span]) -> list[_Span]:
+def _union(spans: list[_Span], *, presorted: bool = False) -> list[_Span]:
     """Merge overlapping or touching spans; returns them sorted."""
     out: list[_Span] = []
-    for s, e in sorted(spans):
+    for s, e in spans if presorted else sorted(spans):
         if out and s <= out[-1][1]:
             if e > out[-1][1]:
                 out[-1] = (out[-1][0], e)
         else:
             out.append((s, e))
+    return out
+
+
+def _distinct(pieces: list[tuple[int, int, str]]) -> list[_Span]:
+    """The spans of the meeting pieces, sorted, one per event (a duplicate event counts once)."""
+    pieces.sort()
+    out: list[_Span] = []
+    previous = None
+    for piece in pieces:
+        if piece != previous:
+            out.append((piece[0], piece[1]))
+            previous = piece
     return out
 
 
@@ -303,8 +315,8 @@ def _gaps(window: _Span, busy: list[_Span]) -> list[int]:
 
 
 def _at_least_two(spans: list[_Span]) -> int:
-    """Length covered by two or more of ``spans`` at once."""
-    starts = sorted(s for s, _ in spans)
+    """Length covered by two or more of ``spans`` (sorted by start) at once."""
+    starts = [s for s, _ in spans]
     ends = sorted(e for _, e in spans)
     n = len(starts)
     i = j = depth = total = last = 0
@@ -382,11 +394,12 @@ def _day(
     policy: Policy,
 ) -> DayMetrics:
     busy = _union(bucket.busy)
-    meetings = _union([(s, e) for s, e, _ in bucket.meetings])
+    distinct = _distinct(bucket.meetings)
+    meetings = _union(distinct, presorted=True)
     working_us = _length(working)
     meeting_us = _length(meetings)
     meeting_in_hours = _overlap(meetings, working)
-    double_booked = _at_least_two([(s, e) for s, e, _ in set(bucket.meetings)])
+    double_booked = _at_least_two(distinct)
     chain = _longest_chain(meetings, _us_of(policy.back_to_back_gap))
     focus_min = _us_of(policy.focus_min)
     focus = fragmented = 0
