@@ -19,7 +19,8 @@ Decisions where DESIGN §3 is silent (the contract for every caller)
 -------------------------------------------------------------------
 * **Attendees.** "An attendee other than the person" counts the organizer as an
   attendee too (as iCalendar does; Microsoft Graph lists the organizer apart from
-  ``attendees``). Emails are compared after ``strip()`` and ``casefold()``.
+  ``attendees``). Emails are compared after ``strip()`` and ``casefold()``; blank
+  ones are ignored.
 * **Duplicates.** The same meeting seen twice (same event id, same start and end, e.g.
   on two of the person's calendars) is one meeting: it is not double-booked with itself.
   Unions (busy, meeting, chains, focus) are unaffected by duplicates anyway.
@@ -205,19 +206,21 @@ def is_busy(event: Event, person: Person) -> bool:
     del person
     return (
         not event.all_day
-        and event.status is not Status.CANCELLED
-        and event.response is not Response.DECLINED
-        and event.transparency is Transparency.BUSY
+        and event.status != Status.CANCELLED
+        and event.response != Response.DECLINED
+        and event.transparency == Transparency.BUSY
         and event.owned_block_id is None
-        and event.event_type is EventType.DEFAULT
+        and event.event_type == EventType.DEFAULT
     )
 
 
 def _has_other(event: Event, me: str) -> bool:
     for attendee in event.attendees:
-        if _norm(attendee) != me:
+        other = _norm(attendee)
+        if other and other != me:
             return True
-    return event.organizer is not None and _norm(event.organizer) != me
+    other = _norm(event.organizer or "")
+    return bool(other) and other != me
 
 
 def is_meeting(event: Event, person: Person) -> bool:
@@ -227,9 +230,9 @@ def is_meeting(event: Event, person: Person) -> bool:
 
 def _is_ooo(event: Event) -> bool:
     return (
-        event.event_type is EventType.OUT_OF_OFFICE
-        and event.status is not Status.CANCELLED
-        and event.response is not Response.DECLINED
+        event.event_type == EventType.OUT_OF_OFFICE
+        and event.status != Status.CANCELLED
+        and event.response != Response.DECLINED
         and event.owned_block_id is None
     )
 
@@ -465,11 +468,11 @@ def _boundaries(days: Sequence[date], person: Person) -> list[int]:
 
 
 def _put(bucket: _Bucket, kind: str, start: int, end: int, event_id: str) -> None:
-    if kind is _OOO:
+    if kind == _OOO:
         bucket.ooo.append((start, end))
         return
     bucket.busy.append((start, end))
-    if kind is _MEETING:
+    if kind == _MEETING:
         bucket.meetings.append((start, end, event_id))
 
 

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from worker import config as config_mod
-from worker import services
+from worker import mail, services
 from worker.config import Settings
 from worker.model import UTC
 from worker.resources import shipped
@@ -137,6 +137,19 @@ def config_check(config: ConfigOpt = None) -> None:
     if problems:
         raise ConfigError(problems)
     settings = config_mod.load(path)
+    templates = settings.path(settings.mail.templates) if settings.mail.templates else None
+    if templates is not None and not templates.is_dir():
+        raise ConfigError(
+            Problem(
+                f"templates folder {templates} does not exist",
+                "create it or fix the path",
+                str(path),
+                path="mail.templates",
+            )
+        )
+    problems = mail.check_templates(mail.environment(templates))
+    if problems:
+        raise ConfigError(problems)
     out.print(
         f"{path}: OK — {len(settings.people)} people, {len(settings.teams)} teams, "
         f"{len(settings.accounts)} accounts"

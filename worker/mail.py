@@ -49,6 +49,18 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
     )
 
 
+def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
+    """Compile every template ``env`` can see; one problem per template that does not."""
+    problems = []
+    for name in env.list_templates(extensions=["j2"]):
+        try:
+            env.get_template(name)
+        except TemplateError as exc:
+            where, line = _template_position(exc, name)
+            problems.append(Problem(f"template error: {exc}", "fix the template", where, line))
+    return problems
+
+
 def render(
     env: ImmutableSandboxedEnvironment, program: str, context: Mapping[str, Any]
 ) -> tuple[str, str, str]:
@@ -59,8 +71,7 @@ def render(
         try:
             output = env.get_template(name).render(**context)
         except TemplateError as exc:
-            line = getattr(exc, "lineno", None)
-            where = getattr(exc, "filename", None) or name
+            where, line = _template_position(exc, name)
             raise TemplateProblem(
                 Problem(f"template error: {exc}", "fix the template", where, line)
             ) from exc
@@ -79,6 +90,20 @@ def render(
         )
     subject = " ".join(first[len("Subject:") :].split())
     return subject, body.lstrip("\n"), html
+
+
+def _template_position(exc: TemplateError, name: str) -> tuple[str, int | None]:
+    """File and line of a template error: syntax errors carry them, runtime ones are found
+    in the traceback, where Jinja2 puts the template's own file and line."""
+    filename = getattr(exc, "filename", None)
+    line = getattr(exc, "lineno", None)
+    if line is None:
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith(name):
+                filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+            tb = tb.tb_next
+    return filename or name, line
 
 
 def address(text: str) -> Address:
