@@ -407,6 +407,7 @@ def test_unanswered_or_tentative_meeting_still_counts(kw: dict[str, object]) -> 
 
 ATTENDEES = {
     "nobody": ((), None, False),
+    "blank_entries": (("", " "), " ", False),
     "only_me": ((ME,), None, False),
     "me_in_other_case": ((" Ana@Example.COM ",), ME, False),
     "someone_else": ((ME, BO), ME, True),

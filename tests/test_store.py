@@ -164,3 +164,11 @@ def test_audit_log_records_who_did_what(store: Store) -> None:
     store.audit("send_failed", NOW, person="a@x.org", subject="k", detail={"error": "boom"})
     (entry,) = store.audit_entries("a@x.org")
     assert entry["action"] == "send_failed" and entry["detail"] == {"error": "boom"}
+
+
+def test_event_range_is_exact_across_a_fall_back_night() -> None:
+    from tests.tz import NEW_YORK
+
+    start = at(NEW_YORK, "2026-11-01 01:30")  # EDT
+    end = at(NEW_YORK, "2026-11-01 01:15", fold=1)  # EST, 45 real minutes later
+    assert Event("e", "c", start, end).range.duration == timedelta(minutes=45)

@@ -122,7 +122,8 @@ class Event:
 
     @property
     def range(self) -> TimeRange:
-        return TimeRange(self.start, max(self.start, self.end))
+        start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)
+        return TimeRange(start, max(start, end))
 
 
 @dataclass(frozen=True, slots=True)
