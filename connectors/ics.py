@@ -90,16 +90,15 @@ class IcsCalendar:
         self, cal: CalendarRef, window: TimeRange, state: SyncState | None
     ) -> SyncResult:
         path = cal.location
-        same_window = state is not None and state.window == window
-        previous = (state.fingerprint or "") if state is not None else ""
+        prior = state if state is not None and state.window == window else None
+        previous = (prior.fingerprint or "") if prior is not None else ""
         try:
             with open(path, "rb") as handle:
                 stat = os.fstat(handle.fileno())
                 stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
-                trusted = same_window and not _ical.racy(stat)
-                if trusted and previous.rpartition(":")[0] == stamp:
-                    assert state is not None
-                    return _unchanged(state)
+                settled = not _ical.racy(stat)  # else its mtime cannot vouch for it
+                if prior is not None and settled and previous.rpartition(":")[0] == stamp:
+                    return _unchanged(prior)
                 data = handle.read()
         except FileNotFoundError:
             raise _ical.unreadable(
@@ -118,7 +117,7 @@ class IcsCalendar:
         digest = hashlib.sha256(data).hexdigest()
         fingerprint = f"{stamp}:{digest}"
         new_state = SyncState(fingerprint=fingerprint, window=window)
-        if same_window and previous.rpartition(":")[2] == digest:  # touched, not changed
+        if prior is not None and previous.rpartition(":")[2] == digest:  # touched only
             return _unchanged(new_state)
         calendars = _ical.parse(data, path)
         events = _ical.events_between(calendars, cal, window, path)
@@ -130,23 +129,30 @@ class IcsCalendar:
         if url.lower().startswith("webcal://"):
             url = "https://" + url[len("webcal://") :]
         shown = display_url(url)
-        same_window = state is not None and state.window == window
+        prior = state if state is not None and state.window == window else None
         headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}
-        if same_window and state is not None:
-            if state.etag:
-                headers["If-None-Match"] = state.etag
-            if state.last_modified:
-                headers["If-Modified-Since"] = state.last_modified
+        if prior is not None:  # a new window needs the body: ask unconditionally
+            if prior.etag:
+                headers["If-None-Match"] = prior.etag
+            if prior.last_modified:
+                headers["If-Modified-Since"] = prior.last_modified
         try:
             response = self._session.get(url, headers=headers, timeout=self._timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.exceptions.SSLError as exc:
+            what = f"its TLS certificate cannot be verified ({type(exc).__name__})"
+            raise _ical.unreadable(shown, what, "fix the certificate or the address") from None
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             raise TransientError(f"{shown}: cannot reach the feed ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             raise _ical.unreadable(shown, f"cannot fetch ({exc})", _FIX_URL) from None
         status = response.status_code
         conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
-        if status == 304 and conditional and state is not None:
-            return _unchanged(state)
+        if status == 304 and conditional and prior is not None:
+            return _unchanged(prior)
         if status == 429 or status >= 500:
             raise TransientError(
                 f"{shown}: the server answered HTTP {status}; will retry",
@@ -162,7 +168,7 @@ class IcsCalendar:
             fingerprint=digest,
             window=window,
         )
-        if same_window and state is not None and state.fingerprint == digest:
+        if prior is not None and prior.fingerprint == digest:
             return _unchanged(new_state)  # a server without validators sent the same bytes
         html = "html" in response.headers.get("Content-Type", "").lower()
         calendars = _ical.parse(data, shown, _FIX_HTML if html else _ical.FIX_FILE)

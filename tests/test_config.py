@@ -170,3 +170,16 @@ def test_load_raises_one_config_error_carrying_every_problem(tmp_path: Path) -> 
 )
 def test_durations_read_as_the_design_writes_them(text: str, expected: timedelta) -> None:
     assert config.parse_duration(text) == expected
+
+
+def test_a_feed_url_secret_never_reaches_the_calendar_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.yaml",
+        "people:\n  - email: a@example.com\n"
+        "    calendar: {ics: 'https://user:pw@cal.example.com/feed.ics?token=s3cret'}\n",
+    )
+    ref = config.load(path).calendar_ref("a@example.com")
+    assert ref is not None
+    assert ref.location == "https://user:pw@cal.example.com/feed.ics?token=s3cret"
+    assert "s3cret" not in ref.key and "pw" not in ref.key
+    assert ref.key.startswith("a@example.com:ics:https://cal.example.com/feed.ics#")

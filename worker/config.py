@@ -14,6 +14,7 @@ builds (:meth:`Settings.persons`, :meth:`Settings.calendar_ref`); nobody threads
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import os
 import re
@@ -24,6 +25,7 @@ from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -478,8 +480,14 @@ class Settings(_Section):
         cal = settings.calendar
         tz = settings.timezone or self.timezone
         if cal.ics is not None:
-            location = cal.ics if re.match(r"https?://", cal.ics) else str(self.path(cal.ics))
-            return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", location, tz)
+            if re.match(r"(https?|webcal)://", cal.ics, re.IGNORECASE):
+                # the key is logged and shown: never the feed's secret query or password
+                digest = hashlib.sha256(cal.ics.encode()).hexdigest()[:8]
+                shown = urlsplit(cal.ics)
+                host = f"{shown.hostname}{f':{shown.port}' if shown.port else ''}"
+                key = f"{email}:ics:{shown.scheme}://{host}{shown.path}#{digest}"
+                return CalendarRef(key, email, "ics", cal.ics, tz)
+            return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", str(self.path(cal.ics)), tz)
         if cal.vdir is not None:
             return CalendarRef(
                 f"{email}:vdir:{cal.vdir}", email, "vdir", str(self.path(cal.vdir)), tz
