@@ -7,11 +7,12 @@ Exit codes: 0 ok, 1 failure, 2 bad input or config. Errors are one clear line ea
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from worker import config as config_mod
-from worker import mail, services
+from worker import mail, report, services
 from worker.config import Settings
 from worker.model import UTC
 from worker.resources import shipped
@@ -190,6 +191,71 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
 
 
 @app.command()
+def analyze(
+    config: ConfigOpt = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day (2026-11-23).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, inclusive.")] = None,
+    week: Annotated[str | None, typer.Option("--week", help="An ISO week: 2026-W48.")] = None,
+    person: PersonOpt = None,
+    team: Annotated[str | None, typer.Option("--team", help="Only this team.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv | html")] = "table",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Meeting load per person and day, overloaded days and why (docs/metrics.md)."""
+    if fmt not in ("table", "json", "csv", "html"):
+        raise UserError(Problem(f"--format {fmt!r} is not known", "use table, json, csv or html"))
+    if person and team:
+        raise UserError(Problem("give either --person or --team, not both"))
+    settings = _settings(config)
+    moment = _now(now, settings)
+    first, last = report.resolve_period(
+        moment.astimezone(ZoneInfo(settings.timezone)).date(), start, end, week
+    )
+    rt = _runtime(settings)
+    with err.status("Reading calendars…"):
+        built, synced = services.load_report(rt, moment, first, last, person, team)
+    for r in synced:
+        if r.outcome == "failed":
+            err.print(f"warning: {r.error}", markup=False, soft_wrap=True)
+    names = {p.email: p.name for p in settings.persons()}
+    if fmt == "table":
+        title = f"Meeting hours per person and local day, {first:%a %d %b} – {last:%a %d %b %Y}"
+        if output:
+            console = Console(file=io.StringIO(), width=200, no_color=True)
+            console.print(report.table(built, names, title))
+            _write(output, console.file.getvalue())  # type: ignore[attr-defined]
+        else:
+            out.print(report.table(built, names, title))
+        return
+    if fmt == "json":
+        text = report.to_json(built)
+    elif fmt == "csv":
+        text = report.to_csv(built)
+    else:
+        from worker.report_html import render_html
+
+        text = render_html(
+            built,
+            generated_at=moment.strftime("%Y-%m-%d %H:%M UTC"),
+            thresholds=settings.overload.model_dump(mode="json"),
+            names=names,
+        )
+    if output:
+        _write(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    err.print(f"wrote {path}", markup=False)
+
+
+@app.command()
 def run(
     config: ConfigOpt = None,
     once: Annotated[
@@ -250,39 +316,17 @@ def demo(
     )
     report = services.run_cycle(rt, moment)
     out.print(_sync_table(list(report.syncs)))
-    out.print(_load_table(rt))
+    out.print(_load_table(rt, moment))
     _print_emails(rt, report, moment, var)
 
 
-def _load_table(rt: services.Runtime) -> Table:
-    people = rt.settings.persons()
+def _load_table(rt: services.Runtime, now: datetime) -> Any:
     start, end = date(2026, 10, 26), date(2026, 11, 8)
-    per_person = {p.email: services.day_metrics(rt, p, start, end) for p in people}
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    busy_days = [
-        d
-        for d in days
-        if d.weekday() < 5
-        or any(m.meeting_minutes for ms in per_person.values() for m in ms if m.date == d)
-    ]
-    table = Table(
-        title="Meeting hours per person and local day (meeting_minutes / 60; red = overloaded)",
-        title_justify="left",
+    built, _ = services.load_report(rt, now, start, end)
+    names = {p.email: p.name for p in rt.settings.persons()}
+    return report.table(
+        built, names, "Meeting hours per person and local day (DESIGN §3 meeting_minutes / 60)"
     )
-    table.add_column("person")
-    for d in busy_days:
-        table.add_column(f"{d:%a}\n{d.day:>2}", justify="right")
-    for person in people:
-        by_day = {m.date: m for m in per_person[person.email]}
-        cells = []
-        for d in busy_days:
-            m = by_day[d]
-            text = "·" if not m.meeting_minutes else f"{m.meeting_minutes / 60:.1f}"
-            if m.away:
-                text = "away"
-            cells.append(f"[bold red]{text}[/]" if m.overloaded else text)
-        table.add_row(f"{person.name}\n[dim]{person.timezone}[/]", *cells)
-    return table
 
 
 def _print_emails(

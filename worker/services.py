@@ -20,13 +20,14 @@ from connectors.base import (
     ConnectorError,
     MailTransport,
     PermanentError,
+    Problem,
     SteadyhandError,
     TransientError,
     UserError,
 )
-from worker import analysis, mail, schedule
+from worker import analysis, mail, report, schedule
 from worker.config import Settings
-from worker.model import UTC, CalendarRef, Event, Person, TimeRange, local_day_range
+from worker.model import UTC, CalendarRef, Event, Person, Team, TimeRange, local_day_range
 from worker.store import Store
 
 logger = logging.getLogger(__name__)
@@ -101,14 +102,17 @@ def sync(
     person: str | None = None,
     only_due: bool = False,
     on_done: Callable[[SyncReport], None] | None = None,
+    refs: Sequence[CalendarRef] | None = None,
+    window: TimeRange | None = None,
 ) -> list[SyncReport]:
-    """Sync every calendar (or one person's). A calendar that fails is reported and
-    recorded; its previously stored events stay, and the others still sync."""
-    window = sync_window(rt.settings, now)
+    """Sync every calendar (or one person's, or ``refs``). A calendar that fails is
+    reported and recorded; its previously stored events stay, and the others still sync.
+    ``window`` replaces the configured one (``analyze`` of a period outside it)."""
+    window = window or sync_window(rt.settings, now)
     reports = []
     due_before = now - rt.settings.sync.every
     last_ok = {c.calendar_key: c.last_ok for c in rt.store.calendars()} if only_due else {}
-    for ref in rt.refs(person):
+    for ref in rt.refs(person) if refs is None else refs:
         seen = last_ok.get(ref.key)
         if only_due and seen is not None and seen > due_before:
             continue
@@ -192,6 +196,70 @@ def person_events(rt: Runtime, person: Person, start: date, end: date) -> list[E
 def day_metrics(rt: Runtime, person: Person, start: date, end: date) -> list[analysis.DayMetrics]:
     events = person_events(rt, person, start, end)
     return analysis.analyze_days(person, events, start, end, policy(rt.settings))
+
+
+def select(
+    settings: Settings, person: str | None = None, team: str | None = None
+) -> tuple[list[Person], list[Team]]:
+    """The people (and teams) an ``analyze`` is about: one person, one team, or everyone."""
+    teams = list(settings.team_models())
+    if person:
+        return [settings.person(person)], []
+    if team:
+        found = [t for t in teams if t.name == team]
+        if not found:
+            known = ", ".join(t.name for t in teams) or "none configured"
+            raise UserError(Problem(f"no team named {team!r}", f"teams: {known}"))
+        return [settings.person(e) for e in found[0].everyone], found
+    return list(settings.persons()), teams
+
+
+def ensure_synced(
+    rt: Runtime, people: Sequence[Person], span: TimeRange, now: datetime
+) -> list[SyncReport]:
+    """Sync the calendars of ``people`` that were never read, or not for ``span``."""
+    default = sync_window(rt.settings, now)
+    wanted = TimeRange(min(default.start, span.start), max(default.end, span.end))
+    stale = []
+    for p in people:
+        ref = rt.settings.calendar_ref(p.email)
+        if ref is None:
+            continue
+        state = rt.store.sync_state(ref.key)
+        covered = (
+            state is not None
+            and state.window is not None
+            and (state.window.start <= span.start and span.end <= state.window.end)
+        )
+        if not covered:
+            stale.append(ref)
+    if not stale:
+        return []
+    return sync(rt, now, refs=stale, window=wanted)
+
+
+def load_report(
+    rt: Runtime,
+    now: datetime,
+    start: date,
+    end: date,
+    person: str | None = None,
+    team: str | None = None,
+) -> tuple[dict[str, Any], list[SyncReport]]:
+    """The DESIGN §3 report for ``start``..``end``, syncing first where the store has no data."""
+    people, teams = select(rt.settings, person, team)
+    span = (
+        TimeRange(
+            min(local_day_range(start, p.tz).start for p in people),
+            max(local_day_range(end, p.tz).end for p in people),
+        )
+        if people
+        else TimeRange(now, now)
+    )
+    synced = ensure_synced(rt, people, span, now)
+    rows = [(p, day_metrics(rt, p, start, end)) for p in people]
+    built = report.build(start, end, rows, teams, rt.settings.privacy.min_team_size)
+    return built, synced
 
 
 # -- emails ----------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""The load report: the JSON of DESIGN §3, and its table and CSV forms.
+
+:func:`build` turns per-person day metrics into the report dict (exactly the names of
+docs/metrics.md); :func:`to_json`, :func:`to_csv` and :func:`table` present it. The HTML
+page is :mod:`worker.report_html`. Nothing here reads the store or the clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from connectors.base import Problem, UserError
+from worker import analysis
+from worker.model import Person, Team
+
+#: CSV columns: Viva Insights' names where one exists, then ours (minutes, as in the JSON).
+CSV_COLUMNS = (
+    "PersonId",
+    "MetricDate",
+    "TimeZone",
+    "Meeting_hours",
+    "After_hours_meeting_hours",
+    "Conflicting_meeting_hours",
+    "Uninterrupted_hours",
+    "working_minutes",
+    "meeting_minutes",
+    "busy_minutes",
+    "meeting_load",
+    "after_hours_meeting_minutes",
+    "double_booked_minutes",
+    "longest_chain_minutes",
+    "focus_minutes",
+    "fragmented_minutes",
+    "away",
+    "overloaded",
+    "reasons",
+)
+
+
+def build(
+    start: date,
+    end: date,
+    people: Sequence[tuple[Person, Sequence[analysis.DayMetrics]]],
+    teams: Sequence[Team],
+    min_team_size: int,
+) -> dict[str, Any]:
+    """The report of DESIGN §3 for ``start``..``end`` (inclusive).
+
+    ``week`` of each person rolls up the whole period (a week by default). A team's
+    spread covers its leader and members, and appears only for a team of at least
+    ``min_team_size`` people all of whom are in ``people``.
+    """
+    rolled = {p.email: analysis.roll_up(days) for p, days in people}
+    out_people = [
+        {
+            "email": p.email,
+            "timezone": p.timezone,
+            "days": [d.as_dict() for d in days],
+            "week": {
+                "meeting_minutes": rolled[p.email].meeting_minutes,
+                "overloaded_days": rolled[p.email].overloaded_days,
+            },
+        }
+        for p, days in people
+    ]
+    out_teams = []
+    for team in teams:
+        members = team.everyone
+        if len(members) < min_team_size or any(m not in rolled for m in members):
+            continue
+        spread = analysis.team_spread(team.name, {m: rolled[m].meeting_minutes for m in members})
+        out_teams.append(
+            {
+                "name": spread.name,
+                "median_meeting_minutes": spread.median_meeting_minutes,
+                "max_over_median": spread.max_over_median,
+                "above_1_5x_median": list(spread.above_1_5x_median),
+            }
+        )
+    return {
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "people": out_people,
+        "teams": out_teams,
+    }
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for person in report["people"]:
+        for d in person["days"]:
+            writer.writerow(
+                [
+                    person["email"],
+                    d["date"],
+                    person["timezone"],
+                    _h(d["meeting_minutes"]),
+                    _h(d["after_hours_meeting_minutes"]),
+                    _h(d["double_booked_minutes"]),
+                    _h(d["focus_minutes"]),
+                    *(
+                        _n(d[k])
+                        for k in (
+                            "working_minutes",
+                            "meeting_minutes",
+                            "busy_minutes",
+                            "meeting_load",
+                            "after_hours_meeting_minutes",
+                            "double_booked_minutes",
+                            "longest_chain_minutes",
+                            "focus_minutes",
+                            "fragmented_minutes",
+                        )
+                    ),
+                    str(d["away"]).lower(),
+                    str(d["overloaded"]).lower(),
+                    ";".join(d["reasons"]),
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _h(minutes: float) -> str:
+    return f"{minutes / 60:.4g}"
+
+
+def _n(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}"
+
+
+REASON_TEXT = {
+    "meeting_load": "{pct} % of working time in meetings",
+    "back_to_back": "{chain} min back to back",
+    "no_focus": "{focus} min of focus time",
+    "after_hours": "{after} min of meetings outside working hours",
+    "double_booked": "{double} min double-booked",
+}
+
+
+def reason_words(day: Mapping[str, Any]) -> list[str]:
+    """Each reason of an overloaded day with the figure behind it."""
+    values = {
+        "pct": round((day["meeting_load"] or 0) * 100),
+        "chain": round(day["longest_chain_minutes"]),
+        "focus": round(day["focus_minutes"]),
+        "after": round(day["after_hours_meeting_minutes"]),
+        "double": round(day["double_booked_minutes"]),
+    }
+    return [f"{r} ({REASON_TEXT[r].format(**values)})" for r in day["reasons"]]
+
+
+def table(report: Mapping[str, Any], names: Mapping[str, str], title: str) -> Group:
+    """A Rich table a leader reads at a glance: meeting hours per person and day,
+    overloaded days marked with ``!``, then each overloaded day's reasons."""
+    start = date.fromisoformat(report["period"]["start"])
+    end = date.fromisoformat(report["period"]["end"])
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    by_person = {p["email"]: {d["date"]: d for d in p["days"]} for p in report["people"]}
+    shown = [
+        d
+        for d in days
+        if d.weekday() < 5 or any(by_person[e][d.isoformat()]["meeting_minutes"] for e in by_person)
+    ]
+    grid = Table(title=title, title_justify="left", caption="! = overloaded (reasons below)")
+    grid.add_column("person")
+    for d in shown:
+        grid.add_column(f"{d:%a}\n{d.day:>2}", justify="right")
+    grid.add_column("total\nh", justify="right")
+    grid.add_column("over-\nloaded", justify="right")
+    lines: list[Text] = []
+    for person in report["people"]:
+        email = person["email"]
+        name = names.get(email, email)
+        cells = []
+        for d in shown:
+            day = by_person[email][d.isoformat()]
+            if day["away"]:
+                cells.append(Text("away", style="dim"))
+                continue
+            hours = day["meeting_minutes"] / 60
+            text = "·" if not hours else f"{hours:.1f}"
+            if day["overloaded"]:
+                cells.append(Text(f"{text}!", style="bold red"))
+                lines.append(Text(f"  {name}, {d:%a %d %b}: " + ", ".join(reason_words(day))))
+            else:
+                cells.append(Text(text))
+        week = person["week"]
+        grid.add_row(
+            f"{name}\n[dim]{person['timezone']}[/]",
+            *cells,
+            f"{week['meeting_minutes'] / 60:.1f}",
+            str(week["overloaded_days"]),
+        )
+    parts: list[Any] = [grid]
+    if lines:
+        parts.append(Text("Overloaded days", style="bold"))
+        parts.extend(lines)
+    for team in report["teams"]:
+        ratio = team["max_over_median"]
+        above = ", ".join(names.get(e, e) for e in team["above_1_5x_median"]) or "nobody"
+        parts.append(
+            Text(
+                f"Team {team['name']}: median {team['median_meeting_minutes'] / 60:.1f} h of "
+                f"meetings, the most loaded at {ratio:.1f}× the median; above 1.5× the "
+                f"median: {above}"
+                if ratio is not None
+                else f"Team {team['name']}: no meetings in the period"
+            )
+        )
+    return Group(*parts)
+
+
+def resolve_period(
+    today: date, start: str | None, end: str | None, week: str | None
+) -> tuple[date, date]:
+    """``--from``/``--to`` (inclusive), or ``--week 2026-W48``, or the week of ``today``."""
+    if week and (start or end):
+        raise UserError(Problem("give either --week or --from/--to, not both"))
+    if week:
+        try:
+            year, _, number = week.upper().partition("-W")
+            first = date.fromisocalendar(int(year), int(number), 1)
+        except ValueError:
+            raise UserError(
+                Problem(f"--week {week!r} is not an ISO week", "write it like 2026-W48")
+            ) from None
+        return first, first + timedelta(days=6)
+    if start or end:
+        if not (start and end):
+            raise UserError(Problem("--from and --to go together", "give both dates"))
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError as exc:
+            raise UserError(Problem(f"{exc}", "write dates like 2026-11-23")) from None
+        if last < first:
+            raise UserError(Problem(f"--to {end} is before --from {start}", "swap them"))
+        if (last - first).days > 366:
+            raise UserError(Problem("the period is longer than a year", "analyse a shorter one"))
+        return first, last
+    monday = today - timedelta(days=today.weekday())
+    return monday, monday + timedelta(days=6)
