@@ -238,7 +238,10 @@ def analyze(
         text = render_html(
             built,
             generated_at=moment.strftime("%Y-%m-%d %H:%M UTC"),
-            thresholds=settings.overload.model_dump(mode="json"),
+            thresholds={
+                **settings.overload.model_dump(),
+                "min_team_size": settings.privacy.min_team_size,
+            },
             names=names,
         )
     if output:

@@ -28,7 +28,7 @@ from connectors.base import (
 from worker import analysis, mail, report, schedule
 from worker.config import Settings
 from worker.model import UTC, CalendarRef, Event, Person, Team, TimeRange, local_day_range
-from worker.store import Store
+from worker.store import OutboxRow, Store
 
 logger = logging.getLogger(__name__)
 
@@ -372,43 +372,59 @@ class Delivery:
 
 
 def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
-    """Claim outbox row ``row_id``, render and send it, and record the outcome."""
+    """Claim outbox row ``row_id``, carry it out (send the email or write the calendar
+    change), and record the outcome. Safe to call twice: a second claim finds it done."""
     row = rt.store.claim(row_id, now, LEASE)
     if row is None:
         return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
     try:
-        person = rt.settings.person(row.recipient)
-        env = mail.environment(
-            rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
-        )
-        subject, text, html = mail.render(env, row.program, row.payload)
-        message = mail.build(
-            sender=rt.settings.mail.from_,
-            to=[mail.recipient(person.name, person.email)],
-            subject=subject,
-            text=text,
-            html=html,
-            key=row.key,
-            program=row.program,
-            sent_at=now,
-            unsubscribe_url=rt.settings.mail.unsubscribe_url,
-        )
-        result = rt.transport.send(message)
+        if row.kind == "calendar":
+            from worker import protection
+
+            result = protection.execute(rt, row, now)
+        else:
+            result = _send_email(rt, row, now)
     except TransientError as exc:
         retry_at = None if row.attempts >= MAX_ATTEMPTS else now + _backoff(row.attempts, exc)
         rt.store.fail(row_id, str(exc), now, retry_at)
-        logger.warning("send %s (row %s) failed, retry at %s: %s", row.key, row_id, retry_at, exc)
+        logger.warning("row %s %s failed, retry at %s: %s", row_id, row.key, retry_at, exc)
         return Delivery(row_id, row.key, "retry" if retry_at else "failed", str(exc))
     except (PermanentError, SteadyhandError) as exc:
         rt.store.fail(row_id, str(exc), now, None)
         rt.store.audit(
-            "send_failed", now, person=row.recipient, subject=row.key, detail={"error": str(exc)}
+            f"{row.kind}_failed",
+            now,
+            person=row.recipient,
+            subject=row.key,
+            detail={"error": str(exc)},
         )
-        logger.error("send %s (row %s) failed for good: %s", row.key, row_id, exc)
+        logger.error("row %s %s failed for good: %s", row_id, row.key, exc)
         return Delivery(row_id, row.key, "failed", str(exc))
     rt.store.complete(row_id, result, now)
-    logger.info("sent %s (row %s) via %s", row.key, row_id, rt.transport.name)
-    return Delivery(row_id, row.key, "sent", result)
+    logger.info("row %s %s done: %s", row_id, row.key, row.kind)
+    return Delivery(row_id, row.key, "sent" if row.kind == "email" else "written", result)
+
+
+def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
+    person = rt.settings.person(row.recipient)
+    env = mail.environment(
+        rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
+    )
+    subject, text, html = mail.render(env, row.program, row.payload)
+    message = mail.build(
+        sender=rt.settings.mail.from_,
+        to=[mail.recipient(person.name, person.email)],
+        subject=subject,
+        text=text,
+        html=html,
+        key=row.key,
+        program=row.program,
+        sent_at=now,
+        unsubscribe_url=rt.settings.mail.unsubscribe_url,
+    )
+    sent = rt.transport.send(message)
+    logger.info("sent %s via %s", row.key, rt.transport.name)
+    return sent
 
 
 def _backoff(attempts: int, exc: TransientError) -> timedelta:

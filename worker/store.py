@@ -130,6 +130,22 @@ audit_log = Table(
     Column("detail", Text),
 )
 
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("block_id", String(64), primary_key=True),
+    Column("owner", String(320), nullable=False),
+    Column("calendar_key", String(300), nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("event_id", String(500)),
+    Column("start_ts", Float, nullable=False),
+    Column("end_ts", Float, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # managed | taken_over | deleted
+    Column("updated_ts", Float, nullable=False),
+    Index("ix_blocks_owner", "owner"),
+)
+
 ticks = Table(
     "ticks",
     metadata,
@@ -160,6 +176,22 @@ class OutboxRow:
     attempts: int
     result: str | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """A block as steadyhand last wrote it: a different time or title on the calendar
+    means the user edited it and took it over."""
+
+    block_id: str
+    owner: str
+    calendar_key: str
+    rule: str
+    event_id: str | None
+    start: datetime
+    end: datetime
+    title: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +458,64 @@ class Store:
                     detail=json.dumps(detail or {}, sort_keys=True, default=str),
                 )
             )
+
+    # -- blocks steadyhand wrote (the ledger that tells a user's edit from ours) ----------
+    def record_block(
+        self,
+        block_id: str,
+        owner: str,
+        calendar_key: str,
+        rule: str,
+        event_id: str | None,
+        start: datetime,
+        end: datetime,
+        title: str,
+        status: str,
+        now: datetime,
+    ) -> None:
+        values = {
+            "owner": owner,
+            "calendar_key": calendar_key,
+            "rule": rule,
+            "event_id": event_id,
+            "start_ts": _ts(start),
+            "end_ts": _ts(end),
+            "title": title,
+            "status": status,
+            "updated_ts": _ts(now),
+        }
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                update(blocks).where(blocks.c.block_id == block_id).values(**values)
+            )
+            if found.rowcount == 0:
+                conn.execute(insert(blocks).values(block_id=block_id, **values))
+
+    def set_block_status(self, block_id: str, status: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(blocks)
+                .where(blocks.c.block_id == block_id)
+                .values(status=status, updated_ts=_ts(now))
+            )
+
+    def blocks_of(self, owner: str) -> list[BlockRecord]:
+        query = select(blocks).where(blocks.c.owner == owner).order_by(blocks.c.start_ts)
+        with self.engine.connect() as conn:
+            return [
+                BlockRecord(
+                    r.block_id,
+                    r.owner,
+                    r.calendar_key,
+                    r.rule,
+                    r.event_id,
+                    _dt(r.start_ts),
+                    _dt(r.end_ts),
+                    r.title,
+                    r.status,
+                )
+                for r in conn.execute(query)
+            ]
 
     def audit_entries(self, person: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_log).order_by(audit_log.c.id)
