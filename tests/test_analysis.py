@@ -39,6 +39,8 @@ from worker.analysis import (
     REASONS,
     DayMetrics,
     Policy,
+    _us,
+    _wall_us,
     analyze_day,
     analyze_days,
     away_dates,
@@ -56,6 +58,7 @@ from worker.model import (
     Transparency,
     WorkingHours,
     local_day_range,
+    wall_time,
 )
 
 ME = "ana@example.com"
@@ -844,3 +847,37 @@ def test_the_zone_events_are_written_in_does_not_matter(
         for e in events
     ]
     assert analyze_days(who, in_utc, first, last) == analyze_days(who, events, first, last)
+
+
+# -- internal fast paths ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tz", "change"), CHANGES, ids=[f"{tz.key}-{d}" for tz, d in CHANGES])
+def test_fast_wall_clock_conversion_equals_model_wall_time(tz: ZoneInfo, change: date) -> None:
+    """``_wall_us`` skips ``wall_time``'s round trip unless the wall time was skipped."""
+    for day in (change - timedelta(days=1), change, change + timedelta(days=1)):
+        for minute in range(0, 24 * 60, 5):
+            wall = time(minute // 60, minute % 60)
+            assert _wall_us(day, wall, tz) == _us(wall_time(day, wall, tz)), (day, wall)
+
+
+def test_inlined_classification_equals_is_busy_and_is_meeting() -> None:
+    """``analyze_day`` classifies events inline; it must agree with the public predicates."""
+    who = person(BERLIN)
+    d = date(2026, 11, 24)
+    organizers = [None, "", ME, " ana@EXAMPLE.com", BO]
+    for status, response, transparency, kind, owned, others, organizer in itertools.product(
+        Status, Response, Transparency, EventType, [None, "blk"], ATTENDEE_SETS, organizers
+    ):
+        ev = _one_hour(
+            status=status,
+            response=response,
+            transparency=transparency,
+            event_type=kind,
+            owned_block_id=owned,
+            others=others,
+            organizer=organizer,
+        )
+        m = analyze_day(who, [ev], d)
+        assert (m.busy_minutes == 60) is is_busy(ev, who)
+        assert (m.meeting_minutes == 60) is is_meeting(ev, who)

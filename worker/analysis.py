@@ -15,6 +15,11 @@ all. (Python compares and subtracts datetimes that share a ``tzinfo`` by wall cl
 ignoring ``fold``; this module never does.) Intervals are half-open; minutes are floats
 and are not rounded.
 
+Speed: one pass over the events cuts them into per-day pieces (integer spans), then each
+day works on its own few pieces; day boundaries and working hours are read from the
+zone's offsets without building aware datetimes. ``bench/analysis.py`` measures it
+(docs/benchmarks.md).
+
 Decisions where DESIGN §3 is silent (the contract for every caller)
 -------------------------------------------------------------------
 * **Attendees.** "An attendee other than the person" counts the organizer as an
@@ -61,9 +66,11 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from worker.model import (
     Event,
@@ -72,7 +79,8 @@ from worker.model import (
     Response,
     Status,
     Transparency,
-    local_day_range,
+    WorkingHours,
+    wall_time,
 )
 
 __all__ = [
@@ -94,6 +102,7 @@ REASONS = ("meeting_load", "back_to_back", "no_focus", "after_hours", "double_bo
 """Every overload reason code, in the order a day lists them."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
 
@@ -228,17 +237,32 @@ def is_meeting(event: Event, person: Person) -> bool:
     return is_busy(event, person) and _has_other(event, _norm(person.email))
 
 
-def _is_ooo(event: Event) -> bool:
-    return (
-        event.event_type == EventType.OUT_OF_OFFICE
-        and event.status != Status.CANCELLED
-        and event.response != Response.DECLINED
-        and event.owned_block_id is None
-    )
-
-
 def _us(moment: datetime) -> int:
     return (moment - _EPOCH) // _US
+
+
+@lru_cache(maxsize=1024)
+def _second(at: time) -> time:
+    """``at`` with ``fold=1``: the second of two equal wall times."""
+    return at.replace(fold=1)
+
+
+def _wall_us(day: date, at: time, tz: ZoneInfo) -> int:
+    """``_us(model.wall_time(day, at, tz))``, without building the instant where it can.
+
+    A wall time that both ``fold`` values read with the same offset exists once; in a
+    repeated hour ``fold=0`` (the first occurrence, what ``wall_time`` picks) has the
+    larger offset. Only a skipped wall time (``fold=0`` reads the smaller offset, the
+    one before the jump) needs ``wall_time``'s search. ``ZoneInfo.utcoffset`` reads a
+    naive datetime as a wall time in its zone.
+    """
+    if at.tzinfo is None and not at.fold:
+        naive = datetime.combine(day, at)
+        first = tz.utcoffset(naive)
+        second = tz.utcoffset(datetime.combine(day, _second(at)))
+        if first is not None and second is not None and first >= second:
+            return (naive - first - _NAIVE_EPOCH) // _US
+    return _us(wall_time(day, at, tz))
 
 
 def _all_day_dates(event: Event) -> Iterable[date]:
@@ -251,18 +275,39 @@ def _all_day_dates(event: Event) -> Iterable[date]:
         current += timedelta(days=1)
 
 
+def _meeting_test(me: str) -> Callable[[Event], bool]:
+    """``_has_other(event, me)``, remembering each address as written (series repeat them)."""
+    seen: dict[str, bool] = {}
+
+    def other(address: str) -> bool:
+        found = seen.get(address)
+        if found is None:
+            norm = _norm(address)
+            found = seen[address] = bool(norm) and norm != me
+        return found
+
+    def has_other(event: Event) -> bool:
+        organizer = event.organizer
+        return any(map(other, event.attendees)) or (organizer is not None and other(organizer))
+
+    return has_other
+
+
 # -- interval arithmetic on sorted spans ------------------------------------------------
 
 
 def _union(spans: list[_Span], *, presorted: bool = False) -> list[_Span]:
     """Merge overlapping or touching spans; returns them sorted."""
     out: list[_Span] = []
+    last_end = None
     for s, e in spans if presorted else sorted(spans):
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
+        if last_end is not None and s <= last_end:
+            if e > last_end:
                 out[-1] = (out[-1][0], e)
+                last_end = e
         else:
             out.append((s, e))
+            last_end = e
     return out
 
 
@@ -279,18 +324,24 @@ def _distinct(pieces: list[tuple[int, int, str]]) -> list[_Span]:
 
 
 def _length(spans: Iterable[_Span]) -> int:
-    return sum(e - s for s, e in spans)
+    total = 0
+    for s, e in spans:  # faster than sum() over the few spans of a day
+        total += e - s
+    return total
 
 
 def _overlap(a: list[_Span], b: list[_Span]) -> int:
     """Length of the intersection of two sorted, disjoint span lists."""
     i = j = total = 0
-    while i < len(a) and j < len(b):
-        s = max(a[i][0], b[j][0])
-        e = min(a[i][1], b[j][1])
+    na, nb = len(a), len(b)
+    while i < na and j < nb:
+        a_start, a_end = a[i]
+        b_start, b_end = b[j]
+        s = max(a_start, b_start)
+        e = min(a_end, b_end)
         if e > s:
             total += e - s
-        if a[i][1] < b[j][1]:
+        if a_end < b_end:
             i += 1
         else:
             j += 1
@@ -320,7 +371,7 @@ def _gaps(window: _Span, busy: list[_Span]) -> list[int]:
 def _at_least_two(spans: list[_Span]) -> int:
     """Length covered by two or more of ``spans`` (sorted by start) at once."""
     starts = [s for s, _ in spans]
-    ends = sorted(e for _, e in spans)
+    ends = sorted([e for _, e in spans])
     n = len(starts)
     i = j = depth = total = last = 0
     while j < n:
@@ -358,56 +409,68 @@ def _covers(cover: list[_Span], need: list[_Span]) -> bool:
 
 
 @dataclass(slots=True)
-class _Bucket:
-    busy: list[_Span]
-    meetings: list[tuple[int, int, str]]
-    ooo: list[_Span]
+class _Pieces:
+    """Every relevant event cut into per-day pieces (index i is ``days[i]``)."""
+
+    busy: list[list[_Span]]
+    meetings: list[list[tuple[int, int, str]]]  # with the event id, to spot duplicates
+    ooo: list[list[_Span]]  # timed out-of-office events
+    all_day_ooo: set[date]  # the dates all-day out-of-office events cover
 
 
 def _minutes(us: int) -> float:
     return us / _US_PER_MINUTE
 
 
-def _working(person: Person, day: date, bounds: _Span) -> list[_Span]:
+def _working(hours: WorkingHours, day: date, tz: ZoneInfo, bounds: _Span) -> list[_Span]:
+    """``hours.ranges_on(day, tz)`` clipped to the day's ``bounds`` and merged."""
     lo, hi = bounds
     spans = []
-    for r in person.working_hours.ranges_on(day, person.tz):
-        s, e = max(_us(r.start), lo), min(_us(r.end), hi)
+    for start, end in hours.days.get(day.weekday(), ()):
+        s, e = _wall_us(day, start, tz), _wall_us(day, end, tz)
         if e > s:
-            spans.append((s, e))
-    return _union(spans)
+            s, e = max(s, lo), min(e, hi)
+            if e > s:
+                spans.append((s, e))
+    return _union(spans) if len(spans) > 1 else spans
 
 
-def _is_away(bucket: _Bucket, working: list[_Span], bounds: _Span, all_day: bool) -> bool:
+def _is_away(ooo: list[_Span], working: list[_Span], bounds: _Span, all_day: bool) -> bool:
     if all_day:
         return True
-    if not bucket.ooo:
+    if not ooo:
         return False
-    ooo = _union(bucket.ooo)
+    cover = _union(ooo)
     if working:
-        return _covers(ooo, working)
-    return bounds[1] > bounds[0] and _covers(ooo, [bounds])
+        return _covers(cover, working)
+    return bounds[1] > bounds[0] and _covers(cover, [bounds])
 
 
 def _day(
     day: date,
     working: list[_Span],
-    bucket: _Bucket,
+    busy_pieces: list[_Span],
+    meeting_pieces: list[tuple[int, int, str]],
     away: bool,
     policy: Policy,
+    chain_gap: int,
+    focus_min: int,
 ) -> DayMetrics:
-    busy = _union(bucket.busy)
-    distinct = _distinct(bucket.meetings)
-    meetings = _union(distinct, presorted=True)
+    busy = _union(busy_pieces) if busy_pieces else []
+    if meeting_pieces:
+        distinct = _distinct(meeting_pieces)
+        meetings = _union(distinct, presorted=True)
+        meeting_us = _length(meetings)
+        meeting_in_hours = _overlap(meetings, working) if working else 0
+        # meetings overlap somewhere exactly when their lengths add up to more than the union
+        double_booked = _at_least_two(distinct) if _length(distinct) > meeting_us else 0
+        chain = _longest_chain(meetings, chain_gap)
+    else:
+        meeting_us = meeting_in_hours = double_booked = chain = 0
     working_us = _length(working)
-    meeting_us = _length(meetings)
-    meeting_in_hours = _overlap(meetings, working)
-    double_booked = _at_least_two(distinct)
-    chain = _longest_chain(meetings, _us_of(policy.back_to_back_gap))
-    focus_min = _us_of(policy.focus_min)
     focus = fragmented = 0
     for window in working:
-        for gap in _gaps(window, busy):
+        for gap in _gaps(window, busy) if busy else (window[1] - window[0],):
             if gap >= focus_min:
                 focus += gap
             else:
@@ -455,51 +518,55 @@ def _dates(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _boundaries(days: Sequence[date], person: Person) -> list[int]:
+def _boundaries(days: Sequence[date], tz: ZoneInfo) -> list[int]:
     """Instants where each day starts, then where the last one ends (non-decreasing)."""
-    tz = person.tz
+    midnight = time(0)
     out: list[int] = []
-    for day in days:
-        at = _us(local_day_range(day, tz).start)
+    for day in (*days, days[-1] + timedelta(days=1)):
+        at = _wall_us(day, midnight, tz)
         out.append(max(at, out[-1]) if out else at)
-    last = _us(local_day_range(days[-1], tz).end)
-    out.append(max(last, out[-1]))
     return out
-
-
-def _put(bucket: _Bucket, kind: str, start: int, end: int, event_id: str) -> None:
-    if kind == _OOO:
-        bucket.ooo.append((start, end))
-        return
-    bucket.busy.append((start, end))
-    if kind == _MEETING:
-        bucket.meetings.append((start, end, event_id))
 
 
 def _bucket(
     events: Iterable[Event], person: Person, days: Sequence[date], bounds: list[int]
-) -> tuple[list[_Bucket], set[date]]:
+) -> _Pieces:
     """Split every relevant event into per-day pieces, in one pass over the events.
 
-    Returns the pieces per day (busy spans, meeting spans with their event id, timed
-    out-of-office spans) and the dates covered by an all-day out-of-office event.
+    This loop sees every event of the period, so it classifies inline: a busy event and
+    a meeting as :func:`is_busy` and :func:`is_meeting` say (a test holds them equal);
+    an out-of-office event counts unless it is cancelled, declined or steadyhand's.
+    Instants become integer microseconds once, here.
     """
-    buckets = [_Bucket([], [], []) for _ in days]
-    all_day_ooo: set[date] = set()
-    wanted = set(days)
-    me = _norm(person.email)
-    lo, hi = bounds[0], bounds[-1]
     n = len(days)
+    pieces = _Pieces([[] for _ in days], [[] for _ in days], [[] for _ in days], set())
+    has_other = _meeting_test(_norm(person.email))
+    wanted = set(days)
+    lo, hi = bounds[0], bounds[-1]
     epoch, tick = _EPOCH, _US
+    cancelled, declined = Status.CANCELLED, Response.DECLINED
+    default, out_of_office, opaque = EventType.DEFAULT, EventType.OUT_OF_OFFICE, Transparency.BUSY
     for event in events:
-        if event.all_day:
-            if _is_ooo(event):
-                all_day_ooo.update(d for d in _all_day_dates(event) if d in wanted)
+        if (
+            event.status == cancelled
+            or event.response == declined
+            or event.owned_block_id is not None
+        ):
             continue
-        if is_busy(event, person):
-            kind = _MEETING if _has_other(event, me) else _BUSY
-        elif _is_ooo(event):
-            kind = _OOO
+        kind = event.event_type
+        if event.all_day:
+            if kind == out_of_office:
+                pieces.all_day_ooo.update(d for d in _all_day_dates(event) if d in wanted)
+            continue
+        meeting_lists: list[list[tuple[int, int, str]]] | None = None
+        if kind == default:
+            if event.transparency != opaque:
+                continue
+            span_lists = pieces.busy
+            if has_other(event):
+                meeting_lists = pieces.meetings
+        elif kind == out_of_office:
+            span_lists = pieces.ooo
         else:
             continue
         s = (event.start - epoch) // tick
@@ -508,15 +575,19 @@ def _bucket(
             continue
         i = bisect_right(bounds, s) - 1
         if i >= 0 and e <= bounds[i + 1]:  # the common case: inside one day
-            _put(buckets[i], kind, s, e, event.id)
+            span_lists[i].append((s, e))
+            if meeting_lists is not None:
+                meeting_lists[i].append((s, e, event.id))
             continue
         i = max(i, 0)
         while i < n and bounds[i] < e:
             ps, pe = max(s, bounds[i]), min(e, bounds[i + 1])
             if pe > ps:
-                _put(buckets[i], kind, ps, pe, event.id)
+                span_lists[i].append((ps, pe))
+                if meeting_lists is not None:
+                    meeting_lists[i].append((ps, pe, event.id))
             i += 1
-    return buckets, all_day_ooo
+    return pieces
 
 
 # -- public entry points ------------------------------------------------------------------
@@ -536,12 +607,14 @@ def away_dates(events: Iterable[Event], person: Person, days: Iterable[date]) ->
         else:
             runs.append([day])
     events = list(events)
+    tz = person.tz
     for run in runs:
-        bounds = _boundaries(run, person)
-        buckets, all_day = _bucket(events, person, run, bounds)
+        bounds = _boundaries(run, tz)
+        pieces = _bucket(events, person, run, bounds)
         for i, day in enumerate(run):
             span = (bounds[i], bounds[i + 1])
-            if _is_away(buckets[i], _working(person, day, span), span, day in all_day):
+            working = _working(person.working_hours, day, tz, span)
+            if _is_away(pieces.ooo[i], working, span, day in pieces.all_day_ooo):
                 out.add(day)
     return out
 
@@ -561,14 +634,18 @@ def analyze_days(
     if end < start:
         return []
     days = _dates(start, end)
-    bounds = _boundaries(days, person)
-    buckets, all_day_ooo = _bucket(events, person, days, bounds)
+    tz = person.tz
+    bounds = _boundaries(days, tz)
+    pieces = _bucket(events, person, days, bounds)
+    hours = person.working_hours
+    chain_gap, focus_min = _us_of(policy.back_to_back_gap), _us_of(policy.focus_min)
     out = []
     for i, day in enumerate(days):
         span = (bounds[i], bounds[i + 1])
-        working = _working(person, day, span)
-        away = _is_away(buckets[i], working, span, day in all_day_ooo)
-        out.append(_day(day, working, buckets[i], away, policy))
+        working = _working(hours, day, tz, span)
+        away = _is_away(pieces.ooo[i], working, span, day in pieces.all_day_ooo)
+        busy, meetings = pieces.busy[i], pieces.meetings[i]
+        out.append(_day(day, working, busy, meetings, away, policy, chain_gap, focus_min))
     return out
 
 
