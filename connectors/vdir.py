@@ -358,3 +358,29 @@ def _cannot_write(path: Path, exc: OSError) -> PermanentError:
         f"{path}: cannot write ({exc.strerror or exc}) — "
         "check the folder's permissions and free space"
     )
+
+
+def import_ics(source: Path, folder: Path) -> int:
+    """Split the iCalendar file ``source`` into a vdir at ``folder``: one file per UID
+    (a series and its overrides stay together), each with the source's time zones.
+    Returns the number of files written. Used to give the demo a writable copy."""
+    calendars = _ical.parse(source.read_bytes(), str(source))
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for calendar in calendars:
+        zones = [c for c in calendar.subcomponents if c.name == "VTIMEZONE"]
+        by_uid: dict[str, list[Any]] = {}
+        for component in calendar.walk("VEVENT"):
+            by_uid.setdefault(str(component.get("UID", f"no-uid-{written}")), []).append(component)
+        for uid, components in by_uid.items():
+            out = icalendar.Calendar()
+            out.add("PRODID", PRODID)
+            out.add("VERSION", "2.0")
+            for zone in zones:
+                out.add_component(zone)
+            for component in components:
+                out.add_component(component)
+            name = hashlib.sha256(uid.encode()).hexdigest()[:24] + ".ics"
+            _write(folder / name, out.to_ical(), None)
+            written += 1
+    return written

@@ -58,12 +58,18 @@ def test_demo_shows_meeting_hours_and_writes_reflections_once(run_cli, project: 
     for f in files:
         assert str(f) in first.out
     assert "next: reflection to dee@example.com at Thu 16:30 America/New_York" in first.out
+    assert "Applied: 28 created, 0 moved, 0 deleted." in first.out
+    assert "+ create coaching  Tue 10 Nov 13:30–14:15" in first.out
+    calendars = project / "var" / "calendars"
+    assert sorted(p.name for p in calendars.iterdir()) == ["ana", "bo", "cy", "dee", "eli"]
+    assert sum("X-STEADYHAND-BLOCK" in f.read_text() for f in calendars.rglob("*.ics")) == 28
     ana = next(f for f in files if b"To: Ana Lima <ana@example.com>" in f.read_bytes())
     assert b"Subject: Your day, Thursday 5 November: 6.8 h in meetings" in ana.read_bytes()
 
     second = run_cli("demo")
     assert second.code == 0, second.err
     assert "No new email" in second.out
+    assert "Applied: no changes. The calendars match the plan." in second.out
     assert outbox_files(project) == files
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -22,90 +22,34 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
+from connectors.vdir import import_ics
 from worker import config as config_mod
 from worker import mail, report, services
-from worker.config import Settings
+from worker.cli_common import (
+    ConfigOpt,
+    NowOpt,
+    PersonOpt,
+    _now,
+    _runtime,
+    _settings,
+    _State,
+    app,
+    err,
+    out,
+)
+from worker.config import CalendarSettings
 from worker.model import UTC
 from worker.resources import shipped
 from worker.store import Store
 
 logger = logging.getLogger(__name__)
 
-app = typer.Typer(
-    name="steadyhand",
-    help="Keep humane routines: calendar load, protected blocks and kind emails.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
 #: The fixed moment `steadyhand demo` runs at: Thursday 5 November 2026, 16:45 in Berlin.
 DEMO_NOW = datetime(2026, 11, 5, 16, 45, tzinfo=ZoneInfo("Europe/Berlin"))
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("-c", "--config", help="The config file (default ./steadyhand.yaml).")
-]
-NowOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--now", help="Fix the clock (ISO date-time; also STEADYHAND_NOW).", show_default=False
-    ),
-]
-PersonOpt = Annotated[str | None, typer.Option("--person", help="Only this person (email).")]
-
-
-class _State:
-    verbose = False
-
-
-@app.callback()
-def _root(
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Debug logs and tracebacks.")
-    ] = False,
-) -> None:
-    _State.verbose = verbose
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-# -- helpers ---------------------------------------------------------------------------
-
-
-def _settings(path: Path | None) -> Settings:
-    return config_mod.load(config_mod.find(path))
-
-
-def _now(text: str | None, settings: Settings | None = None) -> datetime:
-    text = text or os.environ.get("STEADYHAND_NOW")
-    if not text:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(
-            Problem(f"--now {text!r} is not a date-time", "write it like 2026-11-05T17:00+01:00")
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(settings.timezone if settings else "UTC"))
-    return moment.astimezone(UTC)
-
-
-def _runtime(settings: Settings, now: datetime | None = None) -> services.Runtime:
-    fixed = now
-    return services.Runtime(
-        settings=settings,
-        store=Store(settings.store_url),
-        transport=services.build_transport(settings),
-        clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
-    )
+DEMO_HORIZON = timedelta(weeks=1)
 
 
 def _sync_table(reports: list[services.SyncReport]) -> Table:
@@ -299,14 +243,26 @@ def demo(
     now: NowOpt = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where var/ goes.")] = Path("var"),
 ) -> None:
-    """One cycle on the bundled demo team (config/demo.yaml) into ./var/."""
+    """One cycle on the bundled demo team (config/demo.yaml) into ./var/.
+
+    The bundled calendars are copied (once) into ./var/calendars/ as writable vdir
+    folders, so the demo can book protected blocks on them; then one cycle runs:
+    sync, the load table, the plan of protected blocks applied, reflection emails."""
     base = config_mod.load(shipped("config") / "demo.yaml")
     var = directory.resolve()
+    people = []
+    for person in base.people:
+        name = person.email.split("@")[0]
+        folder = var / "calendars" / name
+        if not folder.is_dir():
+            import_ics(shipped("config") / "demo" / f"{name}.ics", folder)
+        people.append(person.model_copy(update={"calendar": CalendarSettings(vdir=folder)}))
     settings = base.model_copy(
         update={
             "store": f"sqlite:///{var / 'steadyhand.db'}",
             "queue": f"sqlite:///{var / 'queue.db'}",
             "mail": base.mail.model_copy(update={"outbox": var / "outbox"}),
+            "people": tuple(people),
         }
     )
     moment = _now(now, settings) if (now or os.environ.get("STEADYHAND_NOW")) else DEMO_NOW
@@ -317,10 +273,15 @@ def demo(
         f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
         f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
     )
-    report = services.run_cycle(rt, moment)
-    out.print(_sync_table(list(report.syncs)))
+    out.print(_sync_table(services.sync(rt, moment)))
     out.print(_load_table(rt, moment))
-    _print_emails(rt, report, moment, var)
+    out.print(f"[bold]Protected blocks[/] for the coming week, written to {var / 'calendars'}:")
+    from worker.cli_protect import apply_all
+
+    apply_all(rt, moment, DEMO_HORIZON)
+    decided = services.decide_emails(rt, moment)
+    deliveries = [services.deliver(rt, i, moment) for i in rt.store.due_ids(moment)]
+    _print_emails(rt, services.CycleReport([], decided, deliveries), moment, var)
 
 
 def _load_table(rt: services.Runtime, now: datetime) -> Any:
@@ -422,6 +383,8 @@ def _report(exc: Exception) -> None:
     if len(problems) > 1:
         err.print(f"{len(problems)} problems.", markup=False)
 
+
+from worker import cli_protect  # noqa: E402, F401  (registers plan, apply and audit)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -8,6 +8,8 @@ which ``--now`` / ``STEADYHAND_NOW`` can fix.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ LEASE = timedelta(minutes=5)
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=1)
 MAX_ATTEMPTS = 8
+#: Who holds a claim: this host and process (see Store.release_dead_claims).
+CLAIMER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -350,7 +354,11 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
             if meetings
             else None,
         },
-        "blocks": [],
+        "blocks": [
+            f"{b.title} {b.start.astimezone(person.tz):%H:%M}–{b.end.astimezone(person.tz):%H:%M}"
+            for b in rt.store.blocks_of(person.email)
+            if b.status == "managed" and b.start.astimezone(person.tz).date() == following
+        ],
     }
 
 
@@ -374,7 +382,7 @@ class Delivery:
 def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
     """Claim outbox row ``row_id``, carry it out (send the email or write the calendar
     change), and record the outcome. Safe to call twice: a second claim finds it done."""
-    row = rt.store.claim(row_id, now, LEASE)
+    row = rt.store.claim(row_id, now, LEASE, CLAIMER)
     if row is None:
         return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
     try:
@@ -445,14 +453,21 @@ class CycleReport:
 
 
 def tick(rt: Runtime, now: datetime) -> tuple[list[SyncReport], list[int]]:
-    """The per-minute work: sync calendars that are due, decide the emails that are due."""
+    """The per-minute work: sync calendars that are due, re-plan the protected blocks of
+    the people whose calendar was just read (writing the changes), decide due emails."""
+    from worker import protection
+
     reports = sync(rt, now, only_due=True)
+    protection.replan(rt, now, reports)
     return reports, decide_emails(rt, now)
 
 
 def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
-    """One full cycle inline: sync everything, decide, deliver every due row."""
+    """One full cycle inline: sync everything, re-plan blocks, decide, deliver every due row."""
+    from worker import protection
+
     reports = sync(rt, now)
+    protection.replan(rt, now, reports)
     decided = decide_emails(rt, now)
     deliveries = [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
     return CycleReport(reports, decided, deliveries)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -110,6 +110,7 @@ outbox = Table(
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),  # pending | claimed | done | failed
     Column("lease_until_ts", Float),
+    Column("claimed_by", String(128)),  # host:pid of the claimer, to spot a dead one
     Column("attempts", Integer, nullable=False, default=0),
     Column("result", Text),
     Column("last_error", Text),
@@ -353,8 +354,11 @@ class Store:
         except IntegrityError:
             return None
 
-    def claim(self, row_id: int, now: datetime, lease: timedelta) -> OutboxRow | None:
-        """Take a pending row, or one whose lease expired; None if another worker has it."""
+    def claim(
+        self, row_id: int, now: datetime, lease: timedelta, owner: str | None = None
+    ) -> OutboxRow | None:
+        """Take a pending row, or one whose lease expired; None if another worker has it.
+        ``owner`` (``host:pid``) lets :meth:`release_dead_claims` free it after a crash."""
         with self.engine.begin() as conn:
             claimed = conn.execute(
                 update(outbox)
@@ -369,6 +373,7 @@ class Store:
                 .values(
                     status="claimed",
                     lease_until_ts=_ts(now + lease),
+                    claimed_by=owner,
                     attempts=outbox.c.attempts + 1,
                 )
             )
@@ -376,6 +381,24 @@ class Store:
                 return None
             row = conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
         return _outbox_from(row)
+
+    def release_dead_claims(self, host: str, alive: Callable[[int], bool]) -> list[int]:
+        """Return to pending the claims taken on ``host`` by processes that are gone
+        (a crashed ``apply``), so a rerun need not wait for their lease to expire."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.claimed_by).where(
+                    outbox.c.status == "claimed", outbox.c.claimed_by.like(f"{host}:%")
+                )
+            ).all()
+            dead = [r.id for r in rows if not alive(int(r.claimed_by.rsplit(":", 1)[1]))]
+            if dead:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(dead), outbox.c.status == "claimed")
+                    .values(status="pending", lease_until_ts=None, claimed_by=None)
+                )
+        return dead
 
     def complete(self, row_id: int, result: str, now: datetime) -> None:
         with self.engine.begin() as conn:

@@ -1,0 +1,377 @@
+"""Protected blocks end to end: read the calendar, plan, reconcile, write through the outbox.
+
+The pure part is :mod:`worker.planning`; this module is its orchestration (DESIGN §4, §6):
+
+* :func:`plan_person` syncs the person's calendar, notices blocks the user edited or
+  moved (they take them over, and the audit log says so), plans, and reconciles the plan
+  against the blocks on the calendar: the diff ``steadyhand plan`` prints.
+* :func:`apply_person` writes that diff. Each change is first an outbox row (kind
+  ``calendar``) keyed by the block and its new slot; :func:`execute` carries one row
+  out through the connector and records the block in the ledger and the audit log. A
+  crash mid-apply leaves rows pending, and the next ``apply`` (or the sweeper) finishes
+  them before planning again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from connectors.base import Problem, ReadOnlyCalendar, SteadyhandError, UserError
+from worker import planning
+from worker.config import ProtectRule, Settings, parse_working_hours
+from worker.model import (
+    UTC,
+    Block,
+    BlockChange,
+    CalendarRef,
+    ChangeKind,
+    Event,
+    Person,
+    Transparency,
+)
+from worker.services import (
+    Delivery,
+    Runtime,
+    SyncReport,
+    deliver,
+    person_events,
+    policy,
+    sync,
+)
+from worker.store import OutboxRow
+
+logger = logging.getLogger(__name__)
+
+#: Where lunch goes when its rule names no window.
+LUNCH_WINDOW = (time(11, 30), time(14, 0))
+#: How far back a plan looks: blocks of this week that already started, and a Friday
+#: overload that asks for Monday's quiet hour (planning's docstring, "Callers").
+LOOK_BACK = timedelta(days=14)
+#: How far ahead the worker keeps blocks booked (``steadyhand plan --horizon`` for by hand).
+TICK_HORIZON = timedelta(weeks=2)
+
+
+def rules_for(settings: Settings, email: str) -> list[planning.Rule]:
+    """The ``protect:`` rules that apply to ``email``, typed for the planner."""
+    out = []
+    for index, rule in enumerate(settings.protect):
+        if email not in settings.audience(rule.for_):
+            continue
+        out.append(_rule(index, rule))
+    return out
+
+
+def _rule(index: int, r: ProtectRule) -> planning.Rule:
+    window = days = None
+    if r.window is not None:
+        (window,) = parse_working_hours({"mon": r.window.time}).days[0]
+        days = r.window.days
+    elif r.rule == "lunch":
+        window = LUNCH_WINDOW
+    counts = {k: v for k, v in (("week", r.per_week), ("day", r.per_day)) if isinstance(v, int)}
+    goals = {
+        k: v for k, v in (("week", r.per_week), ("day", r.per_day)) if isinstance(v, timedelta)
+    }
+    return planning.Rule(
+        kind=r.rule,
+        index=index,
+        duration=r.max_duration or r.duration or timedelta(0),  # 0: the kind's default
+        title=r.title or "",
+        transparency=Transparency.FREE if r.show_as == "free" else Transparency.BUSY,
+        defend=r.defend,
+        per_week=counts.get("week"),
+        per_day=counts.get("day"),
+        goal_per_day=goals.get("day"),
+        goal_per_week=goals.get("week"),
+        min_block=r.min_block or r.min_duration,
+        days=days,
+        window=window,
+        earliest=r.earliest,
+        latest=r.latest,
+        after_chain=r.after_chain,
+        after_overloaded_day=r.after_overloaded_day,
+    )
+
+
+@dataclass(frozen=True)
+class PersonPlan:
+    person: Person
+    ref: CalendarRef
+    read_only: bool
+    changes: tuple[BlockChange, ...]
+    unprotectable: tuple[planning.Unprotectable, ...]
+    taken_over: tuple[str, ...]
+    before: dict[str, tuple[datetime, datetime]]  # block id -> its slot on the calendar now
+
+    def count(self, kind: ChangeKind) -> int:
+        return sum(1 for c in self.changes if c.kind is kind)
+
+
+def plan_person(
+    rt: Runtime, person: Person, now: datetime, horizon: timedelta, fresh: bool = True
+) -> PersonPlan | None:
+    """The diff between the calendar and the plan for ``person`` (None: nothing to plan)."""
+    rules = rules_for(rt.settings, person.email)
+    ref = rt.settings.calendar_ref(person.email)
+    if ref is None or not rules:
+        return None
+    if fresh:
+        for report in sync(rt, now, refs=[ref]):
+            if report.outcome == "failed":
+                raise UserError(Problem(report.error or "the calendar could not be read"))
+    until = planning.horizon_end(person, now, horizon)
+    today = now.astimezone(person.tz).date()
+    events = person_events(rt, person, today - LOOK_BACK, until.astimezone(person.tz).date())
+    taken = _notice_takeovers(rt, person, events, now, until)
+    result = planning.plan(person, events, rules, now, horizon, policy(rt.settings), taken)
+    changes = planning.reconcile(result.desired, events, taken, now=now, until=until)
+    owned = [e for e in events if e.owned_block_id]
+    return PersonPlan(
+        person,
+        ref,
+        rt.connector(ref).read_only,
+        tuple(changes),
+        result.unprotectable,
+        tuple(sorted(taken)),
+        {e.owned_block_id: (e.start, e.end) for e in owned if e.owned_block_id},
+    )
+
+
+def _notice_takeovers(
+    rt: Runtime, person: Person, events: Sequence[Event], now: datetime, until: datetime
+) -> set[str]:
+    """Blocks whose time or title on the calendar is not what steadyhand wrote were
+    edited by the user: from now on they are the user's (as Reclaim does)."""
+    ledger = {r.block_id: r for r in rt.store.blocks_of(person.email)}
+    for event in events:
+        record = ledger.get(event.owned_block_id or "")
+        if record is None or record.status != "managed":
+            continue
+        moved = (
+            abs((event.start - record.start).total_seconds()) >= 1
+            or abs((event.end - record.end).total_seconds()) >= 1
+        )
+        renamed = event.title is not None and event.title != record.title
+        if moved or renamed:
+            rt.store.set_block_status(record.block_id, "taken_over", now)
+            rt.store.audit(
+                "taken_over",
+                now,
+                actor="user",
+                person=person.email,
+                subject=record.block_id,
+                detail={
+                    "rule": record.rule,
+                    "was": _slot(record.start, record.end, person),
+                    "now": _slot(event.start, event.end, person),
+                    "why": "moved or edited on the calendar; steadyhand leaves it alone",
+                },
+            )
+            logger.info("block %s taken over by %s", record.block_id, person.email)
+    seen = {e.owned_block_id for e in events if e.owned_block_id}
+    for record in ledger.values():
+        if (
+            record.status == "managed"
+            and record.block_id not in seen
+            and now < record.start < until
+        ):
+            rt.store.set_block_status(record.block_id, "taken_over", now)
+            rt.store.audit(
+                "taken_over",
+                now,
+                actor="user",
+                person=person.email,
+                subject=record.block_id,
+                detail={
+                    "rule": record.rule,
+                    "was": _slot(record.start, record.end, person),
+                    "now": "deleted",
+                    "why": "deleted on the calendar; steadyhand does not book it again",
+                },
+            )
+    return {r.block_id for r in rt.store.blocks_of(person.email) if r.status == "taken_over"}
+
+
+def apply_person(rt: Runtime, plan: PersonPlan, now: datetime) -> list[Delivery]:
+    """Write ``plan``: outbox rows first (in one go), then carry each out."""
+    if plan.read_only and plan.changes:
+        raise ReadOnlyCalendar(
+            Problem(
+                f"{plan.person.email}'s calendar ({plan.ref.kind}: {plan.ref.location}) is "
+                "read-only",
+                "steadyhand cannot write blocks to an iCalendar feed; use a vdir, Google or "
+                "Outlook calendar for protected blocks",
+            )
+        )
+    for given_up in plan.unprotectable:
+        _audit_once(rt, plan.person.email, given_up, now)
+    ids = []
+    for change in plan.changes:
+        block = change.block
+        key = (
+            f"calendar:{block.id}:{change.kind.value}:"
+            f"{int(block.start.timestamp())}-{int(block.end.timestamp())}"
+        )
+        row_id = rt.store.enqueue(
+            key,
+            "calendar",
+            block.rule,
+            block.owner,
+            block.id,
+            now,
+            {"calendar_key": plan.ref.key, "change": _dump(change)},
+            now,
+        )
+        if row_id is not None:
+            ids.append(row_id)
+    return [deliver(rt, row_id, now) for row_id in ids]
+
+
+def finish_pending(rt: Runtime, now: datetime) -> list[Delivery]:
+    """Carry out calendar writes a crash left pending or claimed (lease expired, or the
+    claiming process on this machine is gone)."""
+    rt.store.release_dead_claims(socket.gethostname(), _alive)
+    rows = {r.id: r for r in rt.store.outbox_rows() if r.kind == "calendar"}
+    return [deliver(rt, i, now) for i in rt.store.due_ids(now) if i in rows]
+
+
+def execute(rt: Runtime, row: OutboxRow, now: datetime) -> str:
+    """Carry out one calendar-write row (called by services.deliver after the claim)."""
+    change = _load(row.payload["change"])
+    ref = next((r for r in rt.refs() if r.key == row.payload["calendar_key"]), None)
+    if ref is None:
+        raise UserError(Problem(f"calendar {row.payload['calendar_key']} is no longer configured"))
+    (applied,) = rt.connector(ref).apply(ref, [change])
+    block = change.block
+    status = "deleted" if change.kind is ChangeKind.DELETE else "managed"
+    rt.store.record_block(
+        block.id,
+        block.owner,
+        ref.key,
+        block.rule,
+        applied.event_id,
+        block.start,
+        block.end,
+        block.title,
+        status,
+        now,
+    )
+    person = rt.settings.person(block.owner)
+    rt.store.audit(
+        change.kind.value,
+        now,
+        person=block.owner,
+        subject=block.id,
+        detail={
+            "rule": block.rule,
+            "slot": _slot(block.start, block.end, person),
+            "why": change.reason,
+            "block": block.reason,
+        },
+    )
+    logger.info("block %s %s on %s", block.id, change.kind.value, ref.key)
+    return applied.event_id
+
+
+def replan(rt: Runtime, now: datetime, reports: Sequence[SyncReport]) -> list[Delivery]:
+    """Re-plan and write the blocks of each person whose writable calendar was just read
+    (the tick does this on each calendar's sync interval, so blocks move as the week
+    fills up). A person whose plan fails is logged and skipped; the others go on."""
+    done: list[Delivery] = []
+    for report in reports:
+        if report.outcome == "failed" or not rt.settings.protect:
+            continue
+        person = rt.settings.person(report.owner)
+        try:
+            plan = plan_person(rt, person, now, TICK_HORIZON, fresh=False)
+            if plan is None or plan.read_only or not plan.changes:
+                continue
+            done += apply_person(rt, plan, now)
+        except SteadyhandError as exc:
+            logger.warning("re-plan of %s failed: %s", person.email, exc)
+    return done
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _audit_once(rt: Runtime, email: str, item: planning.Unprotectable, now: datetime) -> None:
+    subject = f"{item.rule}:{item.period}"
+    for entry in reversed(rt.store.audit_entries(email)):
+        if entry["subject"] == subject:
+            if entry["action"] == "unprotectable" and entry["detail"].get("why") == item.reason:
+                return
+            break
+    rt.store.audit(
+        "unprotectable",
+        now,
+        person=email,
+        subject=subject,
+        detail={"rule": item.rule, "why": item.reason},
+    )
+
+
+def plan_all(
+    rt: Runtime, now: datetime, horizon: timedelta, person: str | None = None
+) -> list[PersonPlan]:
+    """The plan of everyone with rules and a calendar (or of one person)."""
+    people = [rt.settings.person(person)] if person else list(rt.settings.persons())
+    plans = [plan_person(rt, p, now, horizon) for p in people]
+    return [p for p in plans if p is not None]
+
+
+def _slot(start: datetime, end: datetime, person: Person) -> str:
+    s, e = start.astimezone(person.tz), end.astimezone(person.tz)
+    return f"{s:%a %d %b %H:%M}–{e:%H:%M} {person.timezone}"
+
+
+def _dump(change: BlockChange) -> dict[str, Any]:
+    b = change.block
+    return {
+        "kind": change.kind.value,
+        "reason": change.reason,
+        "event_id": change.event_id,
+        "etag": change.etag,
+        "block": {
+            "id": b.id,
+            "owner": b.owner,
+            "rule": b.rule,
+            "start": b.start.astimezone(UTC).isoformat(),
+            "end": b.end.astimezone(UTC).isoformat(),
+            "title": b.title,
+            "transparency": b.transparency.value,
+            "reason": b.reason,
+        },
+    }
+
+
+def _load(data: dict[str, Any]) -> BlockChange:
+    b = data["block"]
+    block = Block(
+        id=b["id"],
+        owner=b["owner"],
+        rule=b["rule"],
+        start=datetime.fromisoformat(b["start"]),
+        end=datetime.fromisoformat(b["end"]),
+        title=b["title"],
+        transparency=Transparency(b["transparency"]),
+        reason=b["reason"],
+    )
+    return BlockChange(
+        ChangeKind(data["kind"]), block, data["reason"], data["event_id"], data["etag"]
+    )
