@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from connectors.base import Problem, UserError
+from connectors.secrets import RedactFilter
 from worker import config as config_mod
 from worker import services
 from worker.config import Settings
@@ -57,6 +58,8 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactFilter())
 
 
 # -- helpers ---------------------------------------------------------------------------
