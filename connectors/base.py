@@ -49,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from worker.model import Applied, BlockChange, CalendarRef, SyncResult, SyncState, TimeRange
@@ -131,6 +132,31 @@ class NotOwned(ConnectorError):
     """A change aimed at an event that does not carry steadyhand's block tag."""
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """A provider account from ``accounts:`` in the config, typed, paths made absolute.
+
+    Account connectors (google, outlook, caldav) are built as
+    ``cls(spec, token_store=…)``; secrets are never here, only the names of the
+    environment variables that hold them (``*_env``).
+    """
+
+    name: str
+    kind: str
+    auth: str | None = None
+    client_secrets: Path | None = None
+    key_file: Path | None = None
+    token_env: str | None = None
+    api_endpoint: str | None = None
+    tenant: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    graph_endpoint: str | None = None
+    url: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+
+
 @runtime_checkable
 class CalendarConnector(Protocol):
     """Reads a calendar and writes steadyhand's own blocks on it (DESIGN §2)."""
@@ -150,6 +176,16 @@ class CalendarConnector(Protocol):
         """Create, move or delete steadyhand-owned blocks. Raises :class:`ReadOnlyCalendar`
         on a read-only calendar and :class:`NotOwned` for a change aimed at an untagged event."""
         ...
+
+
+class BatchSync(Protocol):
+    """Optional: connectors that can sync many calendars in few requests (Google's batch
+    endpoint, Graph's ``$batch``) offer this; the caller falls back to :meth:`sync`.
+    Each result is a SyncResult or the exception that calendar's sync raised."""
+
+    def sync_many(
+        self, items: Sequence[tuple[CalendarRef, TimeRange, SyncState | None]]
+    ) -> list[SyncResult | Exception]: ...
 
 
 @runtime_checkable

@@ -41,7 +41,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from connectors.base import ConfigError, Problem
+from connectors.base import AccountSpec, ConfigError, Problem
 from worker.model import WEEKDAYS, CalendarRef, Person, Team, WorkingHours
 
 ENV_VAR = "STEADYHAND_CONFIG"
@@ -472,6 +472,31 @@ class Settings(_Section):
         else:
             wanted = {spec.lower()}
         return tuple(e for e in everyone if e in wanted)
+
+    def account_spec(self, name: str) -> AccountSpec:
+        """The account ``name`` as connectors take it (paths absolute)."""
+        a = next(a for a in self.accounts if a.name == name)
+        return AccountSpec(
+            name=a.name,
+            kind=a.kind,
+            auth=a.auth,
+            client_secrets=self.path(a.client_secrets) if a.client_secrets else None,
+            key_file=self.path(a.key_file) if a.key_file else None,
+            token_env=a.token_env,
+            api_endpoint=a.api_endpoint,
+            tenant=a.tenant,
+            client_id=a.client_id,
+            client_secret_env=a.client_secret_env,
+            graph_endpoint=a.graph_endpoint,
+            url=a.url,
+            username=a.username,
+            password_env=a.password_env,
+        )
+
+    @property
+    def tokens_dir(self) -> Path:
+        """Where encrypted tokens live: ``var/tokens`` beside the store's default."""
+        return self.path("var/tokens")
 
     def calendar_ref(self, email: str) -> CalendarRef | None:
         settings = next((p for p in self.people if p.email == email.lower()), None)

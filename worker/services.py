@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors import registry
+from connectors.secrets import TokenStore
 from connectors.base import (
     CalendarConnector,
     ConnectorError,
@@ -55,7 +56,14 @@ class Runtime:
     def connector(self, ref: CalendarRef) -> CalendarConnector:
         key = (ref.kind, ref.account)
         if key not in self.calendars:
-            self.calendars[key] = registry.load(ref.kind)()
+            cls = registry.load(ref.kind)
+            if ref.account is None:
+                self.calendars[key] = cls()
+            else:
+                self.calendars[key] = cls(
+                    self.settings.account_spec(ref.account),
+                    token_store=TokenStore.from_env(self.settings.tokens_dir),
+                )
         return self.calendars[key]
 
     def refs(self, person: str | None = None) -> list[CalendarRef]:
