@@ -17,7 +17,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors import registry
-from connectors.secrets import TokenStore
 from connectors.base import (
     CalendarConnector,
     ConnectorError,
@@ -28,6 +27,7 @@ from connectors.base import (
     TransientError,
     UserError,
 )
+from connectors.secrets import TokenStore
 from worker import analysis, mail, report, schedule
 from worker.config import Settings
 from worker.model import UTC, CalendarRef, Event, Person, Team, TimeRange, local_day_range
