@@ -484,3 +484,22 @@ def _event_type(component: Any) -> EventType:
     if categories & _OOO_CATEGORIES:
         return EventType.OUT_OF_OFFICE
     return EventType.DEFAULT
+
+
+def description(calendars: Sequence[icalendar.Calendar], event_id: str, tz: ZoneInfo) -> str | None:
+    """The DESCRIPTION of the event ``event_id`` (an instance's own override when it has
+    one, else its series'); None when there is none. Read on demand, never stored."""
+    uid, _, recurrence = event_id.rpartition("@") if "@" in event_id else (event_id, "", "")
+    series = None
+    for calendar in calendars:
+        for component in calendar.walk("VEVENT"):
+            found = str(component.get("UID", ""))
+            if found == event_id and component.get("RECURRENCE-ID") is None:
+                return prop_text(component, "DESCRIPTION")
+            if found == uid:
+                rid = component.get("RECURRENCE-ID")
+                if rid is not None and _recurrence_key(rid.dt, tz) == recurrence:
+                    return prop_text(component, "DESCRIPTION")
+                if rid is None:
+                    series = component
+    return prop_text(series, "DESCRIPTION") if series is not None else None

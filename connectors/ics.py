@@ -74,6 +74,18 @@ class IcsCalendar:
         )
         return result
 
+    def describe(self, cal: CalendarRef, event_id: str) -> str | None:
+        """An event's description, read now from the file or feed and not kept."""
+        if is_url(cal.location):
+            response = self._session.get(cal.location, timeout=self._timeout)
+            data = response.content
+        else:
+            with open(cal.location, "rb") as fh:
+                data = fh.read()
+        return _ical.description(
+            _ical.parse(data, cal.location), event_id, _ical.zone_of(cal, cal.location)
+        )
+
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
         if not changes:
             return []

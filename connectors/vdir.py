@@ -110,6 +110,17 @@ class VdirCalendar:
         new_state = SyncState(fingerprint=fingerprint, window=window)
         return SyncResult(events=tuple(found.values()), removed=(), state=new_state, full=True)
 
+    def describe(self, cal: CalendarRef, event_id: str) -> str | None:
+        """An event's description, read now from its file and not kept."""
+        tz = _ical.zone_of(cal, cal.location)
+        for path, _ in _listing(_folder(cal.location)):
+            data = _read(path)
+            if data and event_id.rpartition("@")[0 if "@" in event_id else 2].encode() in data:
+                found = _ical.description(_ical.parse(data, str(path)), event_id, tz)
+                if found is not None:
+                    return found
+        return None
+
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
         folder = _folder(cal.location)
         done = []

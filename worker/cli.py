@@ -384,7 +384,7 @@ def _report(exc: Exception) -> None:
         err.print(f"{len(problems)} problems.", markup=False)
 
 
-from worker import cli_protect  # noqa: E402, F401  (registers plan, apply and audit)
+from worker import cli_emails, cli_protect  # noqa: E402, F401  (register their commands)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -14,16 +14,20 @@ that is really two is refused.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
+import re
 from collections.abc import Mapping, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from connectors.base import Problem, UserError
 from worker.model import UTC
@@ -125,6 +129,32 @@ def recipient(name: str, email_address: str) -> Address:
         raise UserError(Problem(f"name {name!r} contains a line break", "remove it in the config"))
     parsed = address(email_address)
     return Address(display_name=name, username=parsed.username, domain=parsed.domain)
+
+
+def bundle_context(
+    env: ImmutableSandboxedEnvironment, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Render each part of a bundle with its own program's templates, for bundle.*.j2."""
+    parts = []
+    for part in payload["parts"]:
+        subject, text, html = render(env, part["program"], part["payload"])
+        body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
+        parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
+    return {"name": payload["name"], "first_name": payload["first_name"], "parts": parts}
+
+
+def unsubscribe_link(base: str | None, email_address: str, program: str) -> str | None:
+    """The one-click URL (RFC 8058) for ``email_address`` and ``program``, signed with
+    ``STEADYHAND_SECRET_KEY`` so nobody can unsubscribe someone else; None without a base."""
+    if not base:
+        return None
+    key = os.environ.get("STEADYHAND_SECRET_KEY", "").encode()
+    sig = hmac.new(key, f"{email_address.lower()}:{program}".encode(), hashlib.sha256).hexdigest()[
+        :32
+    ]
+    sep = "&" if "?" in base else "?"
+    query = urlencode({"email": email_address.lower(), "program": program, "sig": sig})
+    return f"{base}{sep}{query}"
 
 
 def message_id(key: str, domain: str) -> str:

@@ -105,3 +105,66 @@ def daily(
         if until > now:
             return Due(program, person.email, day.isoformat(), moved, until)
     return None
+
+
+def weekly(
+    program: str,
+    person: Person,
+    weekday: int,
+    at: time,
+    now: datetime,
+    away: Collection[date],
+    within: timedelta,
+) -> Due | None:
+    """The next send of a weekly program (e.g. ``recognition`` on Friday at 10:00).
+
+    The period is the ISO week of the day it is due (``2026-W45``); a due time on a day
+    off or an away day moves to the next allowed instant, which may be the next week.
+    """
+    tz = person.tz
+    today = now.astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    for week in range(-1, 4):
+        day = monday + timedelta(weeks=week, days=weekday)
+        moved = next_allowed(wall_time(day, at, tz), person, away)
+        if moved is None:
+            continue
+        until = allowed_until(moved, person, within)
+        if until > now:
+            year, number, _ = day.isocalendar()
+            return Due(program, person.email, f"{year}-W{number:02}", moved, until)
+    return None
+
+
+def once(
+    program: str,
+    person: Person,
+    moment: datetime,
+    period: str,
+    away: Collection[date],
+    within: timedelta,
+) -> Due | None:
+    """A single send at ``moment`` (e.g. a follow-up 30 minutes after a 1:1 ends),
+    moved into the recipient's working hours."""
+    moved = next_allowed(moment, person, away)
+    if moved is None:
+        return None
+    return Due(program, person.email, period, moved, allowed_until(moved, person, within))
+
+
+def cap_per_day(
+    dues: list[Due], person: Person, already_sent: int, limit: int
+) -> tuple[list[Due], list[Due]]:
+    """Split one recipient's sends due now into those that go on their own and those
+    to bundle into one email, so at most ``limit`` emails reach them that local day.
+
+    ``already_sent`` counts the emails they got earlier that day. With room for ``r``
+    more, ``r - 1`` go alone and the rest are bundled into the ``r``-th; with no room
+    left, everything waits in one bundle (the caller sends it next working day).
+    """
+    room = max(0, limit - already_sent)
+    if len(dues) <= room:
+        return dues, []
+    if room == 0:
+        return [], dues
+    return dues[: room - 1], dues[room - 1 :]

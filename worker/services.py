@@ -308,22 +308,11 @@ def reflections(rt: Runtime, now: datetime) -> list[schedule.Due]:
 
 
 def decide_emails(rt: Runtime, now: datetime) -> list[int]:
-    """Write an outbox row for every send that is due and not yet decided; return new ids."""
-    new_ids = []
-    due = [d for d in reflections(rt, now) if d.is_due(now)]
-    known = rt.store.known_keys(d.key for d in due)
-    for item in due:
-        if item.key in known:
-            continue
-        person = rt.settings.person(item.recipient)
-        payload = reflection_context(rt, person, date.fromisoformat(item.period))
-        row_id = rt.store.enqueue(
-            item.key, "email", item.program, item.recipient, item.period, item.at, payload, now
-        )
-        if row_id is not None:
-            logger.info("decided %s as outbox row %s", item.key, row_id)
-            new_ids.append(row_id)
-    return new_ids
+    """Write an outbox row for every send that is due and not yet decided; return new ids
+    (the programs and their rules are in :mod:`worker.emails`)."""
+    from worker import emails
+
+    return emails.decide(rt, now)
 
 
 def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]:
@@ -422,21 +411,35 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
 
 
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
+    from worker import emails
+
+    if rt.store.is_unsubscribed(row.recipient, row.program):
+        rt.store.audit(
+            "not_sent", now, person=row.recipient, subject=row.key, detail={"why": "unsubscribed"}
+        )
+        logger.info("not sending %s: %s unsubscribed", row.key, row.recipient)
+        return "unsubscribed"
     person = rt.settings.person(row.recipient)
     env = mail.environment(
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
     )
-    subject, text, html = mail.render(env, row.program, row.payload)
+    payload = emails.fill_at_send_time(rt, row.program, row.payload)
+    if row.program == "bundle":
+        payload = mail.bundle_context(env, payload)
+    subject, text, html = mail.render(env, row.program, payload)
     message = mail.build(
         sender=rt.settings.mail.from_,
         to=[mail.recipient(person.name, person.email)],
+        cc=[mail.recipient(rt.settings.person(e).name, e) for e in payload.get("_cc", [])],
         subject=subject,
         text=text,
         html=html,
         key=row.key,
         program=row.program,
         sent_at=now,
-        unsubscribe_url=rt.settings.mail.unsubscribe_url,
+        unsubscribe_url=mail.unsubscribe_link(
+            rt.settings.mail.unsubscribe_url, person.email, row.program
+        ),
     )
     sent = rt.transport.send(message)
     logger.info("sent %s via %s", row.key, rt.transport.name)

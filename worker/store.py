@@ -147,6 +147,14 @@ blocks = Table(
     Index("ix_blocks_owner", "owner"),
 )
 
+unsubscribes = Table(
+    "unsubscribes",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("program", String(32), primary_key=True),  # a program, or "*" for all of them
+    Column("at_ts", Float, nullable=False),
+)
+
 ticks = Table(
     "ticks",
     metadata,
@@ -331,11 +339,15 @@ class Store:
         due: datetime,
         payload: dict[str, Any],
         now: datetime,
+        status: str = "pending",
+        result: str | None = None,
     ) -> int | None:
-        """Insert a pending row; None when the key exists already (decided before)."""
+        """Insert a pending row; None when the key exists already (decided before).
+        A row that is decided and settled at once (bundled into another email) is
+        inserted ``done`` with its ``result``."""
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(
+                inserted = conn.execute(
                     insert(outbox).values(
                         key=key,
                         kind=kind,
@@ -344,12 +356,14 @@ class Store:
                         period=period,
                         due_ts=_ts(due),
                         payload=json.dumps(payload, sort_keys=True, default=str),
-                        status="pending",
+                        status=status,
+                        result=result,
                         attempts=0,
                         created_ts=_ts(now),
+                        done_ts=_ts(now) if status == "done" else None,
                     )
                 )
-                row_id = result.inserted_primary_key
+                row_id = inserted.inserted_primary_key
                 return int(row_id[0]) if row_id else None
         except IntegrityError:
             return None
@@ -449,6 +463,41 @@ class Store:
                     r.key for r in conn.execute(select(outbox.c.key).where(outbox.c.key.in_(chunk)))
                 )
         return found
+
+    def emails_sent(self, recipient: str, span: TimeRange) -> int:
+        """Emails that reached ``recipient`` in ``span`` (bundled parts not counted)."""
+        query = select(outbox.c.id).where(
+            outbox.c.kind == "email",
+            outbox.c.recipient == recipient,
+            outbox.c.status == "done",
+            outbox.c.done_ts >= _ts(span.start),
+            outbox.c.done_ts < _ts(span.end),
+            or_(outbox.c.result.is_(None), ~outbox.c.result.like("bundled:%")),
+            or_(outbox.c.result.is_(None), outbox.c.result != "unsubscribed"),
+        )
+        with self.engine.connect() as conn:
+            return len(conn.execute(query).all())
+
+    # -- opt-out ---------------------------------------------------------------------
+    def unsubscribe(self, email: str, program: str, now: datetime) -> bool:
+        """Record an opt-out (``program`` "*" for every program); False if it was there."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(unsubscribes).values(
+                        email=email.lower(), program=program, at_ts=_ts(now)
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def is_unsubscribed(self, email: str, program: str) -> bool:
+        query = select(unsubscribes.c.program).where(
+            unsubscribes.c.email == email.lower(), unsubscribes.c.program.in_([program, "*"])
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     # -- ticks and audit ------------------------------------------------------------
     def claim_tick(self, minute: str, now: datetime) -> bool:

@@ -1,0 +1,119 @@
+"""``steadyhand emails preview``, ``recognize`` and ``unsubscribe``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from connectors.base import Problem, UserError
+from worker import emails, mail
+from worker.cli_common import ConfigOpt, NowOpt, _now, _runtime, _settings, app, err, out
+
+emails_app = typer.Typer(help="Look at the email programs.", no_args_is_help=True)
+app.add_typer(emails_app, name="emails")
+PROGRAMS = ("reflection", "recognition", "followup", "overload", "digest")
+
+
+@emails_app.command("preview")
+def preview(
+    program: Annotated[
+        str, typer.Argument(help="reflection | recognition | followup | overload | digest")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The recipient (email).")],
+    day: Annotated[str | None, typer.Option("--date", help="The day it is about.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the HTML part here.")
+    ] = None,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Render one email as it would be sent, without sending it."""
+    if program not in PROGRAMS:
+        raise UserError(
+            Problem(f"no email program named {program!r}", "use " + ", ".join(PROGRAMS))
+        )
+    settings = _settings(config)
+    moment = _now(now, settings)
+    person = settings.person(to)
+    try:
+        wanted = date.fromisoformat(day) if day else moment.astimezone(person.tz).date()
+    except ValueError:
+        raise UserError(
+            Problem(f"--date {day!r} is not a date", "write it like 2026-11-05")
+        ) from None
+    rt = _runtime(settings)
+    from worker.model import TimeRange, local_day_range
+    from worker.services import ensure_synced
+
+    span = TimeRange(
+        local_day_range(wanted, person.tz).start, local_day_range(wanted, person.tz).end
+    )
+    ensure_synced(rt, list(settings.persons()), span, moment)
+    values = emails.preview(rt, program, person.email, wanted, moment)
+    env = mail.environment(
+        settings.path(settings.mail.templates) if settings.mail.templates else None
+    )
+    subject, text, html_part = mail.render(env, program, values)
+    out.print(f"To: {person.name} <{person.email}>", markup=False)
+    out.print(f"Subject: {subject}\n", markup=False)
+    out.print(text, markup=False)
+    if html:
+        html.write_text(html_part, encoding="utf-8")
+        err.print(f"wrote {html}", markup=False)
+
+
+@app.command()
+def recognize(
+    email: Annotated[str, typer.Argument(help="Who you recognise (email).")],
+    text: Annotated[str, typer.Option("--for", help="What for, in your words.")],
+    sender: Annotated[str | None, typer.Option("--from", help="The leader sending it.")] = None,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Send your own note of recognition to a team member (cc you), in their working hours."""
+    settings = _settings(config)
+    moment = _now(now, settings)
+    rt = _runtime(settings, moment)
+    due = emails.recognize(rt, email, text, sender, moment)
+    person = settings.person(email)
+    if due.at <= moment:
+        from worker.services import deliver
+
+        for row_id in rt.store.due_ids(moment):
+            deliver(rt, row_id, moment)
+        out.print(f"Sent to {person.name} <{person.email}>.")
+    else:
+        local = due.at.astimezone(person.tz)
+        out.print(
+            f"Queued: it reaches {person.name} at {local:%a %d %b %H:%M} {person.timezone}, "
+            "inside their working hours (the worker sends it)."
+        )
+
+
+@app.command()
+def unsubscribe(
+    email: Annotated[str, typer.Argument(help="Who opts out.")],
+    program: Annotated[str | None, typer.Option("--program", help="Only this program.")] = None,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Stop emails to EMAIL (all programs, or one). Honoured before every send."""
+    if program is not None and program not in (*PROGRAMS, "recognize"):
+        raise UserError(
+            Problem(f"no email program named {program!r}", "use " + ", ".join(PROGRAMS))
+        )
+    settings = _settings(config)
+    rt = _runtime(settings)
+    moment = _now(now, settings)
+    new = rt.store.unsubscribe(email, program or "*", moment)
+    what = f"{program} emails" if program else "every steadyhand email"
+    if new:
+        rt.store.audit(
+            "unsubscribed", moment, actor="user", person=email.lower(), subject=program or "*"
+        )
+        out.print(f"{email} will get no more {what}.")
+    else:
+        out.print(f"{email} had already opted out of {what}.")

@@ -1,0 +1,451 @@
+"""The email programs (DESIGN §5): who gets which email when, decided into the outbox.
+
+Each program turns the store's figures into due sends (:mod:`worker.schedule`, in the
+recipient's own time) and, for each send that is due now, an outbox row holding the
+plain template values (:mod:`worker.programs`). Rules for every program:
+
+* never to someone who unsubscribed (from that program or from all);
+* at most ``mail.max_per_day`` emails a recipient's local day: beyond that the sends are
+  **bundled** into one email (and if the day's quota is used up, that bundle waits for
+  their next working morning) — never dropped;
+* a follow-up's commitments are read from the 1:1's description when it is sent, and
+  never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from typing import Any
+
+from connectors.base import Problem, UserError
+from worker import analysis, programs, schedule
+from worker.config import parse_clock, parse_days
+from worker.model import UTC, Event, Person, Response, Status, local_day_range
+from worker.services import (
+    Runtime,
+    day_metrics,
+    load_report,
+    person_events,
+    policy,
+    reflection_context,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Lower sorts first when sends compete for a recipient's daily quota.
+PRIORITY = {
+    "recognize": 0,
+    "followup": 1,
+    "overload": 2,
+    "reflection": 3,
+    "recognition": 4,
+    "digest": 5,
+}
+FOLLOWUP_LOOK_BACK = timedelta(days=2)
+WINDOW = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    due: schedule.Due
+    build: Callable[[], dict[str, Any]]
+    cc: tuple[str, ...] = ()
+
+
+def _away(rt: Runtime, person: Person, now: datetime) -> set[date]:
+    today = now.astimezone(person.tz).date()
+    events = person_events(rt, person, today - timedelta(days=8), today + timedelta(days=21))
+    days = [today - timedelta(days=8) + timedelta(days=i) for i in range(30)]
+    return analysis.away_dates(events, person, days)
+
+
+def candidates(rt: Runtime, now: datetime) -> list[Candidate]:
+    """Every send of every program that is due at ``now`` (decided or not)."""
+    s = rt.settings
+    out: list[Candidate] = []
+    e = s.emails
+    people = {p.email: p for p in s.persons()}
+    away = {email: _away(rt, p, now) for email, p in people.items()}
+    if e.reflection is not None:
+        for email in s.audience(e.reflection.to):
+            p = people[email]
+            due = schedule.daily(
+                "reflection",
+                p,
+                e.reflection.at,
+                e.reflection.days,
+                now,
+                away[email],
+                e.reflection.within,
+            )
+            if due is not None:
+                day = date.fromisoformat(due.period)
+                out.append(Candidate(due, partial(reflection_context, rt, p, day)))
+    for program, section in (("recognition", e.recognition), ("digest", e.digest)):
+        if section is None:
+            continue
+        day_text, _, clock = section.at.strip().partition(" ")
+        (weekday,) = parse_days(day_text)
+        for email in s.audience(section.to):
+            p = people[email]
+            due = schedule.weekly(program, p, weekday, parse_clock(clock), now, away[email], WINDOW)
+            if due is None:
+                continue
+            build = _recognition if program == "recognition" else _digest
+            out.append(Candidate(due, partial(build, rt, p, due, now)))
+    if e.overload is not None:
+        for p in people.values():
+            due = schedule.daily(
+                "overload", p, time(0), frozenset(range(7)), now, away[p.email], WINDOW
+            )
+            if due is None or not due.is_due(now):
+                continue
+            ctx = _overload(rt, p, date.fromisoformat(due.period), e.overload.lookahead)
+            if ctx is None:
+                continue
+            out.append(Candidate(due, partial(dict, ctx)))
+            if e.overload.notify_leader:
+                for team in s.team_models():
+                    if p.email in team.members:
+                        leader = people[team.leader]
+                        lead_due = schedule.Due(
+                            "overload", leader.email, f"{p.email}:{due.period}", due.at, due.until
+                        )
+                        out.append(Candidate(lead_due, partial(dict, ctx)))
+    if e.followup is not None:
+        out += _followups(rt, people, away, now, e.followup.delay)
+    return [c for c in out if c.due.is_due(now)]
+
+
+def decide(rt: Runtime, now: datetime) -> list[int]:
+    """Outbox rows for every due send not decided before; returns the new row ids."""
+    due = candidates(rt, now)
+    known = rt.store.known_keys(c.due.key for c in due)
+    fresh = [
+        c
+        for c in due
+        if c.due.key not in known and not rt.store.is_unsubscribed(c.due.recipient, c.due.program)
+    ]
+    by_recipient: dict[str, list[Candidate]] = {}
+    for c in sorted(fresh, key=lambda c: (PRIORITY.get(c.due.program, 9), c.due.key)):
+        by_recipient.setdefault(c.due.recipient, []).append(c)
+    ids: list[int] = []
+    for email, items in by_recipient.items():
+        person = rt.settings.person(email)
+        today = local_day_range(now.astimezone(person.tz).date(), person.tz)
+        sent = rt.store.emails_sent(email, today)
+        alone, bundled = schedule.cap_per_day(
+            [c.due for c in items], person, sent, rt.settings.mail.max_per_day
+        )
+        keep = {d.key for d in alone}
+        for c in items:
+            if c.due.key in keep:
+                row = _enqueue(rt, c, now)
+                if row is not None:
+                    ids.append(row)
+        if bundled:
+            row = _bundle(rt, person, [c for c in items if c.due.key not in keep], now, sent)
+            if row is not None:
+                ids.append(row)
+    return ids
+
+
+def _enqueue(rt: Runtime, c: Candidate, now: datetime) -> int | None:
+    payload = c.build()
+    if c.cc:
+        payload = {**payload, "_cc": list(c.cc)}
+    d = c.due
+    row = rt.store.enqueue(d.key, "email", d.program, d.recipient, d.period, d.at, payload, now)
+    if row is not None:
+        logger.info("decided %s as outbox row %s", d.key, row)
+    return row
+
+
+def _bundle(
+    rt: Runtime, person: Person, items: Sequence[Candidate], now: datetime, sent: int
+) -> int | None:
+    """One email carrying several sends; waits for the next working morning when the
+    day's quota is already used up."""
+    today = now.astimezone(person.tz).date()
+    at = now
+    if sent >= rt.settings.mail.max_per_day:
+        tomorrow = local_day_range(today + timedelta(days=1), person.tz).start
+        at = schedule.next_allowed(tomorrow, person, _away(rt, person, now)) or tomorrow
+    key = f"bundle:{person.email}:{at.astimezone(person.tz).date().isoformat()}"
+    parts = [{"key": c.due.key, "program": c.due.program, "payload": c.build()} for c in items]
+    payload = {"name": person.name, "first_name": person.name.split()[0], "parts": parts}
+    row = rt.store.enqueue(
+        key, "email", "bundle", person.email, at.date().isoformat(), at, payload, now
+    )
+    if row is None:
+        return None
+    for c in items:
+        rt.store.enqueue(
+            c.due.key,
+            "email",
+            c.due.program,
+            c.due.recipient,
+            c.due.period,
+            at,
+            {},
+            now,
+            status="done",
+            result=f"bundled:{key}",
+        )
+    rt.store.audit(
+        "bundled",
+        now,
+        person=person.email,
+        subject=key,
+        detail={"parts": [c.due.key for c in items], "why": "mail.max_per_day reached"},
+    )
+    return row
+
+
+# -- program values ------------------------------------------------------------------
+
+
+def _team_of_leader(rt: Runtime, leader: Person) -> list[Any]:
+    return [t for t in rt.settings.team_models() if t.leader == leader.email]
+
+
+def _recognition(rt: Runtime, leader: Person, due: schedule.Due, now: datetime) -> dict[str, Any]:
+    end = now.astimezone(leader.tz).date() - timedelta(days=1)
+    start = end - timedelta(days=6)
+    members = []
+    for team in _team_of_leader(rt, leader):
+        for email in team.members:
+            member = rt.settings.person(email)
+            members.append((member, day_metrics(rt, member, start, end)))
+    return programs.recognition_context(leader, due.period, members, policy=policy(rt.settings))
+
+
+def _digest(rt: Runtime, leader: Person, due: schedule.Due, now: datetime) -> dict[str, Any]:
+    today = now.astimezone(leader.tz).date()
+    monday = today - timedelta(days=today.weekday() + 7)
+    teams = _team_of_leader(rt, leader)
+    names = {p.email: p.name for p in rt.settings.persons()}
+    if not teams:
+        report = {
+            "period": {
+                "start": monday.isoformat(),
+                "end": (monday + timedelta(days=6)).isoformat(),
+            },
+            "people": [],
+            "teams": [],
+        }
+        return programs.digest_context(leader, "", report, names, rt.settings.privacy.min_team_size)
+    built, _ = load_report(rt, now, monday, monday + timedelta(days=6), team=teams[0].name)
+    return programs.digest_context(
+        leader, teams[0].name, built, names, rt.settings.privacy.min_team_size
+    )
+
+
+def _overload(
+    rt: Runtime, person: Person, day: date, lookahead: timedelta
+) -> dict[str, Any] | None:
+    last = day + timedelta(days=max(0, lookahead.days - 1))
+    every = day_metrics(rt, person, day, last)  # the lighter ones are where meetings can go
+    days = [d for d in every if d.overloaded]
+    if not days:
+        return None
+    events = person_events(rt, person, day, last)
+    heavy_days = {d.date for d in days}
+    meetings = [
+        ev
+        for ev in events
+        if analysis.is_meeting(ev, person) and ev.start.astimezone(person.tz).date() in heavy_days
+    ]
+    meetings.sort(key=lambda ev: (-(ev.end - ev.start).total_seconds(), ev.start))
+    heaviest = [
+        (
+            ev.title
+            or f"a meeting with {len(set(ev.attendees) | {ev.organizer or ''}) - 1} people",
+            ev.start,
+            ev.end,
+            len(ev.attendees),
+        )
+        for ev in meetings[:3]
+    ]
+    label = "today" if last == day else f"the next {lookahead.days} days"
+    return programs.overload_context(person, every, heaviest, label)
+
+
+def _followups(
+    rt: Runtime,
+    people: dict[str, Person],
+    away: dict[str, set[date]],
+    now: datetime,
+    delay: timedelta,
+) -> list[Candidate]:
+    out: list[Candidate] = []
+    for team in rt.settings.team_models():
+        leader = people[team.leader]
+        start = (now - FOLLOWUP_LOOK_BACK).astimezone(leader.tz).date()
+        events = person_events(
+            rt, leader, start - timedelta(days=60), now.astimezone(leader.tz).date()
+        )
+        for email in team.members:
+            member = people[email]
+            ones = sorted(
+                (
+                    ev
+                    for ev in events
+                    if programs.is_one_on_one(ev, leader.email, member.email, ev.title)
+                ),
+                key=lambda ev: ev.start,
+            )
+            for i, ev in enumerate(ones):
+                held = ev.status is not Status.CANCELLED and ev.response is not Response.DECLINED
+                if not held or ev.end + delay > now or ev.end < now - FOLLOWUP_LOOK_BACK:
+                    continue
+                before = [o for o in ones[:i]]
+                skipped = len(before) >= 2 and all(
+                    o.status is Status.CANCELLED or o.response is Response.DECLINED
+                    for o in before[-2:]
+                )
+                count_held = sum(
+                    1
+                    for o in before
+                    if o.status is not Status.CANCELLED and o.response is not Response.DECLINED
+                )
+                for recipient, other in ((leader, member), (member, leader)):
+                    due = schedule.once(
+                        "followup",
+                        recipient,
+                        ev.end + delay,
+                        _event_period(ev),
+                        away[recipient.email],
+                        WINDOW,
+                    )
+                    if due is None:
+                        continue
+                    build = partial(
+                        _followup_values, recipient, other, leader, ev, count_held, skipped
+                    )
+                    out.append(Candidate(due, build))
+    return out
+
+
+def _followup_values(
+    recipient: Person, other: Person, leader: Person, ev: Event, held: int, skipped: bool
+) -> dict[str, Any]:
+    values = programs.followup_context(
+        recipient, other, leader, ev.start, ev.end, [], programs.agenda_topic(held), skipped
+    )
+    # where to read the commitments when the email goes out (never stored)
+    return {**values, "_describe": {"owner": leader.email, "event_id": ev.id}}
+
+
+def _event_period(ev: Event) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]", "_", ev.id)[:120]
+
+
+def fill_at_send_time(rt: Runtime, program: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Values read when the email is sent and never stored: a follow-up's commitments."""
+    wanted = payload.get("_describe")
+    if program != "followup" or not wanted:
+        return payload
+    ref = rt.settings.calendar_ref(wanted["owner"])
+    description = None
+    if ref is not None:
+        describe = getattr(rt.connector(ref), "describe", None)
+        if describe is not None:
+            try:
+                description = describe(ref, wanted["event_id"])
+            except Exception as exc:  # the email still goes, with an empty list to fill in
+                logger.warning("could not read the 1:1's description: %s", exc)
+    return {**payload, "commitments": programs.commitments(description)}
+
+
+# -- by hand -------------------------------------------------------------------------
+
+
+def recognize(
+    rt: Runtime, member_email: str, text: str, leader_email: str | None, now: datetime
+) -> schedule.Due:
+    """Queue a leader's own note to a member (cc the leader), inside the member's hours."""
+    member = rt.settings.person(member_email)
+    if leader_email:
+        leader = rt.settings.person(leader_email)
+    else:
+        leaders = [t.leader for t in rt.settings.team_models() if member.email in t.members]
+        if not leaders:
+            raise UserError(
+                Problem(
+                    f"{member.email} has no team leader in the config",
+                    "name the sender with --from LEADER",
+                )
+            )
+        leader = rt.settings.person(leaders[0])
+    if not text.strip():
+        raise UserError(Problem("--for is empty", "write what you recognise them for"))
+    digest = hashlib.sha256(f"{leader.email}\n{text}".encode()).hexdigest()[:12]
+    due = schedule.once(
+        "recognize",
+        member,
+        now,
+        f"{now.astimezone(UTC):%Y%m%d}-{digest}",
+        _away(rt, member, now),
+        timedelta(days=14),
+    )
+    if due is None:
+        raise UserError(
+            Problem(
+                f"{member.email} has no working hours in the next weeks",
+                "check their working_hours",
+            )
+        )
+    c = Candidate(
+        due, partial(programs.recognize_context, leader, member, text), cc=(leader.email,)
+    )
+    if rt.store.known_keys([due.key]):
+        raise UserError(Problem("this note was queued already", "change the text to send another"))
+    _enqueue(rt, c, now)
+    return due
+
+
+def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> dict[str, Any]:
+    """The values ``program`` would send ``email`` about ``day`` (for `emails preview`)."""
+    person = rt.settings.person(email)
+    moment = local_day_range(day, person.tz).start + timedelta(hours=12)
+    if program == "reflection":
+        return reflection_context(rt, person, day)
+    if program in ("recognition", "digest"):
+        year, week, _ = day.isocalendar()
+        due = schedule.Due(program, email, f"{year}-W{week:02}", moment, moment)
+        return (_recognition if program == "recognition" else _digest)(rt, person, due, moment)
+    if program == "overload":
+        ctx = _overload(rt, person, day, timedelta(days=7))
+        if ctx is None:
+            raise UserError(
+                Problem(
+                    f"{email} has no overloaded day in the week from {day}", "pick another --date"
+                )
+            )
+        return ctx
+    if program == "followup":
+        for c in _followups(
+            rt,
+            {p.email: p for p in rt.settings.persons()},
+            {},
+            moment + timedelta(hours=12),
+            timedelta(0),
+        ):
+            if c.due.recipient == person.email:
+                return fill_at_send_time(rt, "followup", c.build())
+        raise UserError(
+            Problem(f"no 1:1 of {email} ended on {day}", "pick the date of a 1:1 with --date")
+        )
+    raise UserError(
+        Problem(
+            f"no email program named {program!r}",
+            "use reflection, recognition, followup, overload or digest",
+        )
+    )
