@@ -431,13 +431,9 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
             )
         return ctx
     if program == "followup":
-        for c in _followups(
-            rt,
-            {p.email: p for p in rt.settings.persons()},
-            {},
-            moment + timedelta(hours=12),
-            timedelta(0),
-        ):
+        people = {p.email: p for p in rt.settings.persons()}
+        no_away: dict[str, set[date]] = {e: set() for e in people}
+        for c in _followups(rt, people, no_away, moment + timedelta(hours=12), timedelta(0)):
             if c.due.recipient == person.email:
                 return fill_at_send_time(rt, "followup", c.build())
         raise UserError(
