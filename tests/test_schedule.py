@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, time, timedelta
+
+import pytest
 
 from tests.tz import BERLIN, KATHMANDU, LORD_HOWE, NEW_YORK, at
 from worker.model import Person, WorkingHours
@@ -144,3 +147,55 @@ def test_lord_howe_half_hour_dst_on_the_change_day() -> None:
     moment = next_allowed(at(LORD_HOWE, "2026-10-04 01:59"), p, set())
     assert moment == at(LORD_HOWE, "2026-10-04 01:59")
     assert is_allowed(at(LORD_HOWE, "2026-10-04 02:45"), p, set())
+
+
+@pytest.mark.parametrize(
+    ("zone", "change"),
+    [
+        ("America/New_York", date(2026, 3, 8)),
+        ("America/New_York", date(2026, 11, 1)),
+        ("Europe/Berlin", date(2026, 3, 29)),
+        ("Europe/Berlin", date(2026, 10, 25)),
+        ("Australia/Sydney", date(2026, 4, 5)),
+        ("Australia/Lord_Howe", date(2026, 4, 5)),
+        ("Australia/Lord_Howe", date(2026, 10, 4)),
+    ],
+)
+def test_daily_send_keeps_its_local_time_across_a_dst_change(zone: str, change: date) -> None:
+    every_day = {d: [(time(9), time(17))] for d in range(7)}
+    p = person(zone, every_day)
+    tz = p.tz
+    sends = []
+    for offset in (-1, 0, 1):
+        day = change + timedelta(days=offset)
+        now = at(tz, f"{day} 16:31")
+        due = daily(
+            "reflection", p, time(16, 30), frozenset(range(7)), now, set(), timedelta(hours=1)
+        )
+        assert due is not None and due.is_due(now) and due.period == day.isoformat()
+        sends.append(due.at)
+    assert [s.astimezone(tz).strftime("%H:%M") for s in sends] == ["16:30"] * 3
+    gaps = {(b - a).total_seconds() / 3600 for a, b in itertools.pairwise(sends)}
+    assert gaps != {24.0}  # the change shows in real time between the sends
+
+
+def test_weekly_program_moves_off_a_day_off_and_names_its_iso_week() -> None:
+    from worker.schedule import weekly
+
+    p = person("Europe/Berlin", {d: [(time(9), time(17))] for d in range(4)})  # Fridays off
+    due = weekly(
+        "recognition", p, 4, time(10), at(BERLIN, "2026-11-06 10:05"), set(), timedelta(hours=4)
+    )
+    assert due is not None
+    assert due.period == "2026-W45" and due.at == at(BERLIN, "2026-11-09 09:00")
+
+
+def test_the_daily_cap_bundles_the_rest_into_one() -> None:
+    from worker.schedule import Due, cap_per_day
+
+    p = person("Europe/Berlin")
+    now = at(BERLIN, "2026-11-05 10:00")
+    dues = [Due(f"p{i}", p.email, "x", now, now) for i in range(4)]
+    assert cap_per_day(dues, p, 0, 2) == (dues[:1], dues[1:])
+    assert cap_per_day(dues[:2], p, 0, 2) == (dues[:2], [])
+    assert cap_per_day(dues, p, 2, 2) == ([], dues)
