@@ -326,6 +326,24 @@ def doctor(config: ConfigOpt = None) -> None:
         last = c.last_ok.strftime("%Y-%m-%d %H:%M UTC") if c.last_ok else "never"
         table.add_row(c.calendar_key, str(c.event_count), last, c.last_error or "")
     out.print(table)
+    rt = _runtime(settings)
+    tokens = Table(title="Tokens", title_justify="left")
+    for column in ("account", "person", "status", "what to do"):
+        tokens.add_column(column)
+    for p in settings.people:
+        ref = settings.calendar_ref(p.email)
+        if ref is None or ref.account is None:
+            continue
+        try:
+            health = getattr(rt.connector(ref), "token_health", None)
+        except MissingExtra as exc:
+            tokens.add_row(ref.account, p.email, "missing extra", str(exc))
+            continue
+        if health is not None:
+            status, detail = health(p.email)
+            tokens.add_row(ref.account, p.email, status, detail)
+    if tokens.row_count:
+        out.print(tokens)
     pending = store.outbox_rows("pending")
     failed = store.outbox_rows("failed")
     out.print(f"outbox {len(pending)} pending, {len(failed)} failed")
@@ -384,7 +402,7 @@ def _report(exc: Exception) -> None:
         err.print(f"{len(problems)} problems.", markup=False)
 
 
-from worker import cli_emails, cli_protect  # noqa: E402, F401  (register their commands)
+from worker import cli_accounts, cli_emails, cli_protect  # noqa: E402, F401  (their commands)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

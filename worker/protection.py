@@ -290,12 +290,44 @@ def replan(rt: Runtime, now: datetime, reports: Sequence[SyncReport]) -> list[De
         person = rt.settings.person(report.owner)
         try:
             plan = plan_person(rt, person, now, TICK_HORIZON, fresh=False)
-            if plan is None or plan.read_only or not plan.changes:
+            if plan is None or plan.read_only:
                 continue
             done += apply_person(rt, plan, now)
+            _decline_conflicts(rt, person, plan.ref, now)
         except SteadyhandError as exc:
             logger.warning("re-plan of %s failed: %s", person.email, exc)
     return done
+
+
+DECLINE_MESSAGE = (
+    "This time is protected focus time on my calendar; could we find another slot? "
+    "(Declined automatically by steadyhand.)"
+)
+
+
+def _decline_conflicts(rt: Runtime, person: Person, ref: CalendarRef, now: datetime) -> None:
+    """Where the provider cannot auto-decline (Graph), decline new invitations that land
+    inside focus blocks whose rule says ``defend: decline``; the audit log records it."""
+    decline = getattr(rt.connector(ref), "decline_conflicts", None)
+    kinds = {r.kind for r in rules_for(rt.settings, person.email) if r.defend == "decline"}
+    if decline is None or not kinds:
+        return
+    protected = [
+        Block(r.block_id, r.owner, r.rule, r.start, r.end, r.title)
+        for r in rt.store.blocks_of(person.email)
+        if r.status == "managed" and r.rule in kinds and r.end > now
+    ]
+    for event_id in decline(ref, protected, DECLINE_MESSAGE):
+        rt.store.audit(
+            "declined",
+            now,
+            person=person.email,
+            subject=event_id,
+            detail={
+                "why": "a new invitation inside a protected focus block",
+                "message": DECLINE_MESSAGE,
+            },
+        )
 
 
 def _alive(pid: int) -> bool:

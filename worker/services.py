@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from connectors import registry
@@ -30,7 +31,16 @@ from connectors.base import (
 from connectors.secrets import TokenStore
 from worker import analysis, mail, report, schedule
 from worker.config import Settings
-from worker.model import UTC, CalendarRef, Event, Person, Team, TimeRange, local_day_range
+from worker.model import (
+    UTC,
+    CalendarRef,
+    Event,
+    Person,
+    SyncResult,
+    Team,
+    TimeRange,
+    local_day_range,
+)
 from worker.store import OutboxRow, Store
 
 logger = logging.getLogger(__name__)
@@ -81,6 +91,11 @@ def build_transport(settings: Settings) -> MailTransport:
     if kind == "smtp" and settings.mail.smtp is not None:
         s = settings.mail.smtp
         return cls(s.host, s.port, s.security, s.username, s.password_env, s.timeout)  # type: ignore[no-any-return]
+    if kind in ("gmail", "outlook") and settings.mail.account:
+        sender = parseaddr(settings.mail.from_)[1]
+        spec = settings.account_spec(settings.mail.account)
+        tokens = TokenStore.from_env(settings.tokens_dir)
+        return cls(spec, sender, token_store=tokens)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 
@@ -119,29 +134,54 @@ def sync(
 ) -> list[SyncReport]:
     """Sync every calendar (or one person's, or ``refs``). A calendar that fails is
     reported and recorded; its previously stored events stay, and the others still sync.
-    ``window`` replaces the configured one (``analyze`` of a period outside it)."""
+    ``window`` replaces the configured one (``analyze`` of a period outside it).
+    Calendars of a connector that can batch (``sync_many``) go through it together."""
     window = window or sync_window(rt.settings, now)
-    reports = []
     due_before = now - rt.settings.sync.every
     last_ok = {c.calendar_key: c.last_ok for c in rt.store.calendars()} if only_due else {}
+    wanted = []
     for ref in rt.refs(person) if refs is None else refs:
         seen = last_ok.get(ref.key)
-        if only_due and seen is not None and seen > due_before:
-            continue
-        report = _sync_one(rt, ref, window, now)
-        reports.append(report)
-        if on_done:
-            on_done(report)
+        if not (only_due and seen is not None and seen > due_before):
+            wanted.append(ref)
+    groups: dict[int, list[CalendarRef]] = {}
+    for ref in wanted:
+        groups.setdefault(id(rt.connector(ref)), []).append(ref)
+    reports = []
+    for group in groups.values():
+        connector = rt.connector(group[0])
+        started = time.perf_counter()
+        outcomes: list[SyncResult | Exception]
+        if len(group) > 1 and hasattr(connector, "sync_many"):
+            items = [(r, window, rt.store.sync_state(r.key)) for r in group]
+            try:
+                outcomes = list(connector.sync_many(items))
+            except (UserError, ConnectorError) as exc:
+                outcomes = [exc] * len(group)
+        else:
+            outcomes = []
+            for ref in group:
+                try:
+                    outcomes.append(connector.sync(ref, window, rt.store.sync_state(ref.key)))
+                except (UserError, ConnectorError) as exc:
+                    outcomes.append(exc)
+        for ref, outcome in zip(group, outcomes, strict=True):
+            report = _record(rt, ref, outcome, now, started)
+            reports.append(report)
+            if on_done:
+                on_done(report)
+            started = time.perf_counter()
     return reports
 
 
-def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -> SyncReport:
-    started = time.perf_counter()
-    state = rt.store.sync_state(ref.key)
-    try:
-        result = rt.connector(ref).sync(ref, window, state)
-    except (UserError, ConnectorError) as exc:
-        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def _record(
+    rt: Runtime, ref: CalendarRef, outcome: SyncResult | Exception, now: datetime, started: float
+) -> SyncReport:
+    """Store one calendar's sync outcome and say what happened."""
+    if isinstance(outcome, Exception):
+        if not isinstance(outcome, UserError | ConnectorError):
+            raise outcome
+        error = str(outcome).splitlines()[0] if str(outcome) else type(outcome).__name__
         rt.store.record_sync_error(ref.key, ref.owner, ref.kind, error, now)
         logger.warning("sync %s failed: %s", ref.key, error)
         return SyncReport(
@@ -155,8 +195,9 @@ def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -
             0,
             time.perf_counter() - started,
             error,
-            fixable=isinstance(exc, UserError),
+            fixable=isinstance(outcome, UserError),
         )
+    result = outcome
     count = rt.store.save_sync(
         ref.key,
         ref.owner,
@@ -169,14 +210,14 @@ def _sync_one(rt: Runtime, ref: CalendarRef, window: TimeRange, now: datetime) -
         rt.settings.privacy.store_titles,
     )
     elapsed = time.perf_counter() - started
-    outcome = "unchanged" if result.unchanged else "read"
-    logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, outcome, count, elapsed)
+    state = "unchanged" if result.unchanged else "read"
+    logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, state, count, elapsed)
     return SyncReport(
         ref.key,
         ref.owner,
         ref.kind,
         ref.location,
-        outcome,
+        state,
         count,
         len(result.events),
         len(result.removed),
