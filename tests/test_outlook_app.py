@@ -1,0 +1,101 @@
+"""The whole app on a Microsoft 365 calendar: sync, plan, apply, doctor — through the fake Graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connectors.secrets import TokenStore
+from tests.conftest import write
+from tests.fakes.graph import FakeGraph
+from tests.test_outlook import sign_in
+
+BERLIN = ZoneInfo("Europe/Berlin")
+OWNER = "ana@example.com"
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with FakeGraph(mailbox_timezone="Europe/Berlin") as fake:
+        yield fake
+
+
+def utc(moment: datetime) -> dict[str, str]:
+    return {
+        "dateTime": moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.0000000"),
+        "timeZone": "UTC",
+    }
+
+
+@pytest.fixture
+def m365(project: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch) -> FakeGraph:
+    graph.add_mailbox(OWNER, "primary")
+    sign_in(graph, TokenStore(project / "tokens-for-setup", Fernet.generate_key()), OWNER)
+    monkeypatch.setenv("GRAPH_TOKEN", next(iter(graph.access)))
+    monkeypatch.setenv("STEADYHAND_NOW", "2026-11-02T08:00:00+01:00")
+    for day, title in ((3, "Design review"), (4, "Customer call")):
+        graph.put(
+            OWNER,
+            "primary",
+            {
+                "id": f"m{day}",
+                "subject": title,
+                "start": utc(datetime(2026, 11, day, 13, 0, tzinfo=BERLIN)),
+                "end": utc(datetime(2026, 11, day, 17, 0, tzinfo=BERLIN)),
+                "attendees": [{"emailAddress": {"address": "kim@example.com"}, "type": "required"}],
+            },
+        )
+    write(
+        project / "steadyhand.yaml",
+        f"""\
+timezone: Europe/Berlin
+accounts:
+  - name: m365
+    kind: outlook
+    auth: access_token
+    token_env: GRAPH_TOKEN
+    tenant: {graph.tenant}
+    client_id: {graph.client_id}
+    graph_endpoint: {graph.root}
+people:
+  - email: {OWNER}
+    name: Ana Lima
+    calendar: {{account: m365, id: primary}}
+teams:
+  - {{name: T, leader: {OWNER}}}
+protect:
+  - rule: coaching
+    for: leaders
+    duration: 45m
+    per_week: 2
+    window: {{days: [tue, wed, thu], time: "13:00-17:00"}}
+""",
+    )
+    return graph
+
+
+def test_sync_plan_apply_on_an_outlook_calendar(run_cli, m365: FakeGraph) -> None:
+    synced = run_cli("sync")
+    assert synced.code == 0, synced.err
+    assert "outlook: primary" in synced.out and "read" in synced.out
+    plan = run_cli("plan", "--horizon", "1w")
+    # Tuesday's and Wednesday's windows are taken by meetings: both land on Thursday
+    assert "+ create coaching  Thu 05 Nov 13:00–13:45" in plan.out
+    assert "+ create coaching  Thu 05 Nov 13:45–14:30" in plan.out
+    applied = run_cli("apply", "--horizon", "1w")
+    assert applied.code == 0, applied.err
+    assert "Applied: 2 created, 0 moved, 0 deleted." in applied.out
+    blocks = [
+        s.data
+        for s in m365.events.values()
+        if not s.deleted and s.data.get("categories") == ["steadyhand"]
+    ]
+    assert sorted(b["subject"] for b in blocks) == ["Coaching", "Coaching"]
+    assert "Plan: no changes." in run_cli("plan", "--horizon", "1w").out
+    doctor = run_cli("doctor")
+    assert "m365" in doctor.out and OWNER in doctor.out
