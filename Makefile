@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test,redis,postgres]'
+	$(BIN)/pip install -q -e '.[test,redis,postgres,google,outlook]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
