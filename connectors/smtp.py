@@ -117,10 +117,14 @@ class SmtpTransport:
             )
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.security == "starttls":
                 conn.starttls(context=self.ssl_context)
-        if self.username:
-            conn.login(self.username, self._password() or "")
+            if self.username:
+                conn.login(self.username, self._password() or "")
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
         return conn
 

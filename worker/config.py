@@ -313,6 +313,7 @@ class SmtpSettings(_Section):
     username: str | None = None
     password_env: EnvName | None = None
     timeout: float = 30
+    ca_file: Path | None = None
 
 
 class MailSettings(_Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,7 +91,10 @@ def build_transport(settings: Settings) -> MailTransport:
         return cls(settings.path(settings.mail.outbox))  # type: ignore[no-any-return]
     if kind == "smtp" and settings.mail.smtp is not None:
         s = settings.mail.smtp
-        return cls(s.host, s.port, s.security, s.username, s.password_env, s.timeout)  # type: ignore[no-any-return]
+        context = ssl.create_default_context(
+            cafile=str(settings.path(s.ca_file)) if s.ca_file else None
+        )
+        return cls(s.host, s.port, s.security, s.username, s.password_env, s.timeout, context)  # type: ignore[no-any-return]
     if kind in ("gmail", "outlook") and settings.mail.account:
         sender = parseaddr(settings.mail.from_)[1]
         spec = settings.account_spec(settings.mail.account)
@@ -521,7 +525,12 @@ def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
     reports = sync(rt, now)
     protection.replan(rt, now, reports)
     decided = decide_emails(rt, now)
-    deliveries = [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
+    try:
+        deliveries = [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
+    finally:
+        close = getattr(rt.transport, "close", None)
+        if close is not None:
+            close()  # the batch is over: hang up
     return CycleReport(reports, decided, deliveries)
 
 
