@@ -30,6 +30,8 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/planning.py
+	$(BIN)/python bench/emails.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,7 @@ from worker.cli_common import (
     _settings,
     _State,
     app,
+    close_all,
     err,
     out,
 )
@@ -356,6 +357,13 @@ def doctor(config: ConfigOpt = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
+    try:
+        return _main(argv)
+    finally:
+        close_all()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int):

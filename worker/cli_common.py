@@ -84,11 +84,22 @@ def _now(text: str | None, settings: Settings | None = None) -> datetime:
     return moment.astimezone(UTC)
 
 
+#: Runtimes this command built; the entry point closes them when the command ends.
+OPEN: list[services.Runtime] = []
+
+
+def close_all() -> None:
+    while OPEN:
+        OPEN.pop().close()
+
+
 def _runtime(settings: Settings, now: datetime | None = None) -> services.Runtime:
     fixed = now
-    return services.Runtime(
+    rt = services.Runtime(
         settings=settings,
         store=Store(settings.store_url),
         transport=services.build_transport(settings),
         clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
     )
+    OPEN.append(rt)
+    return rt

@@ -77,6 +77,15 @@ class Runtime:
                 )
         return self.calendars[key]
 
+    def close(self) -> None:
+        """Hang up every connection the connectors and the transport hold."""
+        for closeable in (*self.calendars.values(), self.transport):
+            close = getattr(closeable, "close", None)
+            if close is not None:
+                close()
+        self.calendars.clear()
+        self.store.close()
+
     def refs(self, person: str | None = None) -> list[CalendarRef]:
         emails = [person.lower()] if person else [p.email for p in self.settings.people]
         if person:
