@@ -87,3 +87,38 @@ def test_sync_plan_apply_and_doctor_on_a_google_calendar(run_cli, google: Google
     google.revoke(OWNER)
     doctor = run_cli("doctor")
     assert "revoked" in doctor.out
+
+
+def test_connect_refuses_in_one_line_before_any_sign_in(
+    run_cli, google: GoogleFake, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_cli("connect", "google", "--person", OWNER, "--no-browser")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "error: accounts[google-main]: auth: oauth needs client_secrets: — download an OAuth "
+        "client of type 'Desktop app' from the Google Cloud console (APIs & Services > "
+        "Credentials) and point client_secrets: at the JSON file"
+    ]
+    config = project / "steadyhand.yaml"
+    write(
+        project / "client.json",
+        '{"installed": {"client_id": "x", "client_secret": "y", '
+        '"auth_uri": "http://127.0.0.1:1/auth", "token_uri": "http://127.0.0.1:1/token"}}',
+    )
+    config.write_text(
+        config.read_text().replace("auth: oauth,", "auth: oauth, client_secrets: client.json,")
+    )
+    monkeypatch.delenv("STEADYHAND_SECRET_KEY")
+    result = run_cli("connect", "google", "--person", OWNER, "--no-browser")
+    assert result.code == 2
+    assert "STEADYHAND_SECRET_KEY is not set" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_connect_names_what_is_missing_for_someone_without_a_google_calendar(
+    run_cli, google: GoogleFake
+) -> None:
+    result = run_cli("connect", "google", "--person", "zed@example.com")
+    assert result.code == 2
+    assert "zed@example.com has no google calendar in the config" in result.err
+    assert run_cli("connect", "caldav", "--person", OWNER).code == 2
