@@ -13,6 +13,7 @@ that is really two is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -40,7 +41,10 @@ class TemplateProblem(UserError):
     """A template does not compile or render."""
 
 
+@functools.lru_cache(maxsize=8)
 def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
+    """The template environment (cached: compiled templates are kept; Jinja2 still
+    reloads a template whose file changed). Safe to share between threads."""
     folders = [str(overrides)] if overrides else []
     folders.append(str(shipped("templates")))
     return ImmutableSandboxedEnvironment(

@@ -390,11 +390,10 @@ class Store:
                     claimed_by=owner,
                     attempts=outbox.c.attempts + 1,
                 )
+                .returning(*outbox.c)
             )
-            if claimed.rowcount != 1:
-                return None
-            row = conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
-        return _outbox_from(row)
+            row = claimed.first()
+        return _outbox_from(row) if row is not None else None
 
     def release_dead_claims(self, host: str, alive: Callable[[int], bool]) -> list[int]:
         """Return to pending the claims taken on ``host`` by processes that are gone
