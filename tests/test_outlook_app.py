@@ -99,3 +99,42 @@ def test_sync_plan_apply_on_an_outlook_calendar(run_cli, m365: FakeGraph) -> Non
     assert "Plan: no changes." in run_cli("plan", "--horizon", "1w").out
     doctor = run_cli("doctor")
     assert "m365" in doctor.out and OWNER in doctor.out
+
+
+def test_a_new_invitation_inside_a_defended_focus_block_is_declined_and_audited(
+    run_cli, m365: FakeGraph, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = project / "steadyhand.yaml"
+    config.write_text(
+        config.read_text()
+        + "  - rule: focus\n    for: everyone\n    per_day: 1h\n    min_block: 60m\n    defend: decline\n"
+    )
+    assert run_cli("run", "--once").code == 0  # books the focus blocks (and coaching)
+    focus = [
+        s
+        for s in m365.events.values()
+        if not s.deleted
+        and s.data.get("categories") == ["steadyhand"]
+        and s.data.get("subject") == "Focus time"
+    ]
+    assert focus
+    first = min(focus, key=lambda s: s.data["start"]["dateTime"])
+    m365.put(
+        OWNER,
+        "primary",
+        {
+            "id": "invite-1",
+            "subject": "Status sync",
+            "isOrganizer": False,
+            "responseStatus": {"response": "notResponded"},
+            "start": first.data["start"],
+            "end": first.data["end"],
+            "attendees": [{"emailAddress": {"address": "kim@example.com"}, "type": "required"}],
+        },
+    )
+    monkeypatch.setenv("STEADYHAND_NOW", "2026-11-02T08:20:00+01:00")  # the next sync interval
+    assert run_cli("run", "--once").code == 0
+    assert [(mailbox, event) for mailbox, event, _ in m365.declines] == [(OWNER, "invite-1")]
+    assert "protected focus time" in m365.declines[0][2]
+    audit = run_cli("audit", "--person", OWNER).out
+    assert "declined" in audit and "invite-1" in audit

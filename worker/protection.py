@@ -288,12 +288,15 @@ def replan(rt: Runtime, now: datetime, reports: Sequence[SyncReport]) -> list[De
         if report.outcome == "failed" or not rt.settings.protect:
             continue
         person = rt.settings.person(report.owner)
+        ref = rt.settings.calendar_ref(person.email)
         try:
-            plan = plan_person(rt, person, now, TICK_HORIZON, fresh=False)
+            # defend first: a new invitation inside a defended block is declined (and the
+            # calendar read again) before planning, so the block stays where it is
+            declined = _decline_conflicts(rt, person, ref, now) if ref is not None else []
+            plan = plan_person(rt, person, now, TICK_HORIZON, fresh=bool(declined))
             if plan is None or plan.read_only:
                 continue
             done += apply_person(rt, plan, now)
-            _decline_conflicts(rt, person, plan.ref, now)
         except SteadyhandError as exc:
             logger.warning("re-plan of %s failed: %s", person.email, exc)
     return done
@@ -305,19 +308,20 @@ DECLINE_MESSAGE = (
 )
 
 
-def _decline_conflicts(rt: Runtime, person: Person, ref: CalendarRef, now: datetime) -> None:
+def _decline_conflicts(rt: Runtime, person: Person, ref: CalendarRef, now: datetime) -> list[str]:
     """Where the provider cannot auto-decline (Graph), decline new invitations that land
     inside focus blocks whose rule says ``defend: decline``; the audit log records it."""
     decline = getattr(rt.connector(ref), "decline_conflicts", None)
     kinds = {r.kind for r in rules_for(rt.settings, person.email) if r.defend == "decline"}
     if decline is None or not kinds:
-        return
+        return []
     protected = [
         Block(r.block_id, r.owner, r.rule, r.start, r.end, r.title)
         for r in rt.store.blocks_of(person.email)
         if r.status == "managed" and r.rule in kinds and r.end > now
     ]
-    for event_id in decline(ref, protected, DECLINE_MESSAGE):
+    declined: list[str] = decline(ref, protected, DECLINE_MESSAGE)
+    for event_id in declined:
         rt.store.audit(
             "declined",
             now,
@@ -328,6 +332,7 @@ def _decline_conflicts(rt: Runtime, person: Person, ref: CalendarRef, now: datet
                 "message": DECLINE_MESSAGE,
             },
         )
+    return declined
 
 
 def _alive(pid: int) -> bool:
