@@ -172,3 +172,18 @@ def test_event_range_is_exact_across_a_fall_back_night() -> None:
     start = at(NEW_YORK, "2026-11-01 01:30")  # EDT
     end = at(NEW_YORK, "2026-11-01 01:15", fold=1)  # EST, 45 real minutes later
     assert Event("e", "c", start, end).range.duration == timedelta(minutes=45)
+
+
+def test_a_store_from_another_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    import sqlite3
+
+    from connectors.base import UserError
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, key TEXT)")
+    with pytest.raises(UserError) as info:
+        Store(f"sqlite:///{path}")
+    (problem,) = info.value.problems
+    assert "table outbox lacks kind, program" in problem.what
+    assert "move the file aside" in problem.fix

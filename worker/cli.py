@@ -233,10 +233,13 @@ def run(
 def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
     out.print(_sync_table(list(report.syncs)))
     sent = [d for d in report.deliveries if d.outcome == "sent"]
+    written = [d for d in report.deliveries if d.outcome == "written"]
     out.print(f"Decided {len(report.decided)} new emails; sent {len(sent)}.")
+    if written:
+        out.print(f"Wrote {len(written)} protected-block changes to calendars.")
     for d in report.deliveries:
-        if d.outcome != "sent":
-            out.print(f"  [yellow]{d.outcome}[/] {d.key}: {d.detail}")
+        if d.outcome not in ("sent", "written", "skipped"):
+            out.print(f"  [yellow]{d.outcome}[/] {d.key}: {d.detail}", soft_wrap=True)
 
 
 @app.command()

@@ -532,10 +532,10 @@ def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
     from worker import protection
 
     reports = sync(rt, now)
-    protection.replan(rt, now, reports)
+    written = protection.replan(rt, now, reports)
     decided = decide_emails(rt, now)
     try:
-        deliveries = [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
+        deliveries = written + [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
     finally:
         close = getattr(rt.transport, "close", None)
         if close is not None:

@@ -36,12 +36,14 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from connectors.base import Problem, UserError
 from worker.model import (
     UTC,
     Event,
@@ -226,6 +228,24 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """A store made by another version of steadyhand is refused in one line, before
+        any query fails half-way (create_all makes missing tables, never columns)."""
+        found = inspect(self.engine)
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in found.get_columns(table.name)}
+            missing = [c.name for c in table.columns if c.name not in have]
+            if missing:
+                raise UserError(
+                    Problem(
+                        f"the store {self.url} was made by another version of steadyhand "
+                        f"(table {table.name} lacks {', '.join(missing)})",
+                        "move the file aside and run again: events are read again from the "
+                        "calendars (the ledger of sent emails starts afresh)",
+                    )
+                )
 
     def close(self) -> None:
         self.engine.dispose()
