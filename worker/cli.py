@@ -24,7 +24,7 @@ from rich.table import Table
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
 from worker import config as config_mod
-from worker import mail, report, services
+from worker import emails, mail, report, services
 from worker.cli_common import (
     ConfigOpt,
     NowOpt,
@@ -309,7 +309,11 @@ def _print_emails(
         out.print(
             "No new email: everything due was written before (the ledger makes reruns no-ops)."
         )
-    upcoming = [u for u in services.reflections(rt, now) if not u.is_due(now)]
+    upcoming = [
+        c.due
+        for c in emails.scheduled(rt, now)
+        if c.due.program == "reflection" and not c.due.is_due(now)
+    ]
     for u in upcoming:
         person = rt.settings.person(u.recipient)
         local = u.at.astimezone(person.tz)

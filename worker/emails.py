@@ -67,6 +67,11 @@ def _away(rt: Runtime, person: Person, now: datetime) -> set[date]:
 
 def candidates(rt: Runtime, now: datetime) -> list[Candidate]:
     """Every send of every program that is due at ``now`` (decided or not)."""
+    return [c for c in scheduled(rt, now) if c.due.is_due(now)]
+
+
+def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
+    """Every program's next send per recipient, due now or later (for summaries)."""
     s = rt.settings
     out: list[Candidate] = []
     e = s.emails
@@ -120,7 +125,7 @@ def candidates(rt: Runtime, now: datetime) -> list[Candidate]:
                         out.append(Candidate(lead_due, partial(dict, ctx)))
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
-    return [c for c in out if c.due.is_due(now)]
+    return out
 
 
 def decide(rt: Runtime, now: datetime) -> list[int]:

@@ -22,15 +22,8 @@ from connectors.base import Problem, UserError
 from worker import analysis
 from worker.model import Person, Team
 
-#: CSV columns: Viva Insights' names where one exists, then ours (minutes, as in the JSON).
-CSV_COLUMNS = (
-    "PersonId",
-    "MetricDate",
-    "TimeZone",
-    "Meeting_hours",
-    "After_hours_meeting_hours",
-    "Conflicting_meeting_hours",
-    "Uninterrupted_hours",
+#: Our per-day figures in the CSV, in minutes as in the JSON.
+OUR_FIGURES = (
     "working_minutes",
     "meeting_minutes",
     "busy_minutes",
@@ -40,6 +33,17 @@ CSV_COLUMNS = (
     "longest_chain_minutes",
     "focus_minutes",
     "fragmented_minutes",
+)
+#: CSV columns: Viva Insights' names where one exists, then ours.
+CSV_COLUMNS = (
+    "PersonId",
+    "MetricDate",
+    "TimeZone",
+    "Meeting_hours",
+    "After_hours_meeting_hours",
+    "Conflicting_meeting_hours",
+    "Uninterrupted_hours",
+    *OUR_FIGURES,
     "away",
     "overloaded",
     "reasons",
@@ -112,20 +116,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
                     _h(d["after_hours_meeting_minutes"]),
                     _h(d["double_booked_minutes"]),
                     _h(d["focus_minutes"]),
-                    *(
-                        _n(d[k])
-                        for k in (
-                            "working_minutes",
-                            "meeting_minutes",
-                            "busy_minutes",
-                            "meeting_load",
-                            "after_hours_meeting_minutes",
-                            "double_booked_minutes",
-                            "longest_chain_minutes",
-                            "focus_minutes",
-                            "fragmented_minutes",
-                        )
-                    ),
+                    *(_n(d[k]) for k in OUR_FIGURES),
                     str(d["away"]).lower(),
                     str(d["overloaded"]).lower(),
                     ";".join(d["reasons"]),

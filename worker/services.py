@@ -30,7 +30,7 @@ from connectors.base import (
     UserError,
 )
 from connectors.secrets import TokenStore
-from worker import analysis, mail, report, schedule
+from worker import analysis, mail, report
 from worker.config import Settings
 from worker.model import (
     UTC,
@@ -342,25 +342,6 @@ class Upcoming:
     state: str  # due | scheduled | sent
 
 
-def reflections(rt: Runtime, now: datetime) -> list[schedule.Due]:
-    """Each recipient's next reflection (due now or scheduled)."""
-    section = rt.settings.emails.reflection
-    if section is None:
-        return []
-    out = []
-    for email in rt.settings.audience(section.to):
-        person = rt.settings.person(email)
-        today = now.astimezone(person.tz).date()
-        events = person_events(rt, person, today - timedelta(days=1), today + timedelta(days=21))
-        away = analysis.away_dates(events, person, _days(today - timedelta(days=1), 23))
-        due = schedule.daily(
-            "reflection", person, section.at, section.days, now, away, section.within
-        )
-        if due is not None:
-            out.append(due)
-    return out
-
-
 def decide_emails(rt: Runtime, now: datetime) -> list[int]:
     """Write an outbox row for every send that is due and not yet decided; return new ids
     (the programs and their rules are in :mod:`worker.emails`)."""
@@ -544,10 +525,6 @@ def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
 
 
 # -- small helpers ---------------------------------------------------------------------
-
-
-def _days(start: date, count: int) -> list[date]:
-    return [start + timedelta(days=i) for i in range(count)]
 
 
 def _next_working_day(person: Person, day: date) -> date:
