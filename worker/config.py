@@ -42,7 +42,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from connectors.base import AccountSpec, ConfigError, Problem
-from worker.model import WEEKDAYS, CalendarRef, Person, Team, WorkingHours
+from worker.model import WEEKDAYS, CalendarRef, Person, SyncLimits, Team, WorkingHours
 
 ENV_VAR = "STEADYHAND_CONFIG"
 DEFAULT_NAME = "steadyhand.yaml"
@@ -176,10 +176,33 @@ class _Section(BaseModel):
 # -- sections ----------------------------------------------------------------------------
 
 
+def parse_bytes(value: Any) -> int:
+    """``25MB``, ``512KB``, ``1GB`` or a plain number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([kmg]?b?)\s*", str(value), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
+    unit = match[2].lower().rstrip("b")
+    return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+
+
 class SyncSettings(_Section):
     past: LongDuration = timedelta(weeks=4)
     future: LongDuration = timedelta(weeks=8)
     every: Duration = timedelta(minutes=15)
+    #: Per calendar: at most this many events (recurring instances included) are kept;
+    #: a series that would go past it is cut and the calendar reported ``truncated``.
+    max_events: int = Field(50_000, ge=1, le=10_000_000)
+    #: Per calendar file or feed: a body larger than this is refused in one line.
+    max_bytes: Bytes = Field(25 * 1024**2, ge=1024, le=1024**3)
+    #: Per feed: the whole download (connect, redirects, body) must end within this.
+    feed_timeout: Duration = Field(timedelta(seconds=60), gt=timedelta(0), le=timedelta(hours=1))
 
 
 class AccountSettings(_Section):
@@ -492,6 +515,15 @@ class Settings(_Section):
             url=a.url,
             username=a.username,
             password_env=a.password_env,
+        )
+
+    def sync_limits(self) -> SyncLimits:
+        """The ``sync:`` limits as connectors take them."""
+        s = self.sync
+        return SyncLimits(
+            max_events=s.max_events,
+            max_bytes=s.max_bytes,
+            feed_timeout=s.feed_timeout.total_seconds(),
         )
 
     @property

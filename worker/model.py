@@ -249,6 +249,20 @@ class SyncResult:
     state: SyncState
     full: bool
     unchanged: bool = False
+    #: Why not everything was read (a series cut at ``SyncLimits.max_events``, a time
+    #: budget spent); None when the calendar was read whole.
+    truncated: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLimits:
+    """How much work one calendar may cost a sync (docs/limits.md; ``sync:`` in the YAML)."""
+
+    max_events: int = 50_000
+    max_bytes: int = 25 * 1024 * 1024
+    feed_timeout: float = 60.0  # seconds for a feed's whole download, not per read
+    max_redirects: int = 5
+    expand_seconds: float = 10.0  # time budget for expanding one calendar's series
 
 
 class ChangeKind(StrEnum):
