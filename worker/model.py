@@ -22,10 +22,12 @@ block
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 UTC = ZoneInfo("UTC")
@@ -220,6 +222,40 @@ class CalendarRef:
     location: str
     timezone: str
     account: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """``location`` as it may be logged and shown: a feed URL without its secrets."""
+        return redact_location(self.location)
+
+
+_SECRET_SEGMENT = re.compile(
+    r"^(?:private|secret|token|key)[-_].+|^[A-Za-z0-9_-]{24,}$|^[0-9a-fA-F]{16,}$"
+)
+
+
+def redact_location(location: str) -> str:
+    """A file path as it is; a URL without userinfo, with each query value and each path
+    segment that looks like a secret (``private-<hex>``, a long token) replaced by ``…``:
+    ``https://calendar.google.com/calendar/ical/a%40b/private-…/basic.ics``."""
+    if not re.match(r"(?i)(https?|webcal)://", location):
+        return location
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    segments = []
+    for segment in parts.path.split("/"):
+        if _SECRET_SEGMENT.match(segment):
+            prefix = re.match(r"^(?:private|secret|token|key)[-_]", segment)
+            segments.append(f"{prefix[0]}…" if prefix else "…")
+        else:
+            segments.append(segment)
+    query = "&".join(
+        f"{name}=…" if sep else "…"
+        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, host, "/".join(segments), query, ""))
 
 
 @dataclass(frozen=True, slots=True)
