@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -188,11 +189,28 @@ def apply_all(
         else:
             writable.append(p)
     failures = []
+    done = []  # each plan with only the changes that were written: apply reports no more
+    not_written = 0
     for p in writable:
-        for result in protection.apply_person(rt, p, now):
-            if result.outcome not in ("written", "skipped"):
+        results = protection.apply_person(rt, p, now)
+        written = []
+        for change, result in zip(p.changes, results, strict=True):
+            if result.outcome == "written":
+                written.append(change)
+            elif result.outcome == "skipped":
+                not_written += 1
+            else:
                 failures.append(f"{result.key}: {result.outcome} {result.detail}")
-    print_plans(writable, done=True)
+        done.append(replace(p, changes=tuple(written)))
+    print_plans(done, done=True)
+    if not_written:
+        out.print(
+            f"Not written now: {not_written} "
+            + ("change is" if not_written == 1 else "changes are")
+            + " in the outbox already (a retry is due, or it failed before: "
+            "see `steadyhand doctor`).",
+            soft_wrap=True,
+        )
     for line in failures:
         err.print(f"error: {line}", markup=False, soft_wrap=True)
     if failures:

@@ -78,6 +78,7 @@ events = Table(
     Column("etag", String(200)),
     Column("owned_block_id", String(200)),
     Column("title", Text),  # only with privacy.store_titles
+    Column("details", String(64)),  # Event.details: a digest, never the text
     Index("ix_events_owner_start", "owner", "start_ts"),
 )
 
@@ -146,6 +147,8 @@ blocks = Table(
     Column("title", Text, nullable=False),
     Column("status", String(16), nullable=False),  # managed | taken_over | deleted
     Column("updated_ts", Float, nullable=False),
+    Column("fingerprint", String(64)),  # what else steadyhand wrote (protection.fingerprint)
+    Column("writes", Integer, nullable=False, default=0),  # part of each write's key
     Index("ix_blocks_owner", "owner"),
 )
 
@@ -191,8 +194,9 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class BlockRecord:
-    """A block as steadyhand last wrote it: a different time or title on the calendar
-    means the user edited it and took it over."""
+    """A block as steadyhand last wrote it: a different time, title or ``fingerprint``
+    on the calendar means the user edited it and took it over. ``writes`` counts the
+    writes done to it (each write's idempotency key includes it)."""
 
     block_id: str
     owner: str
@@ -203,6 +207,8 @@ class BlockRecord:
     end: datetime
     title: str
     status: str
+    fingerprint: str | None = None
+    writes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,8 +569,11 @@ class Store:
         title: str,
         status: str,
         now: datetime,
+        fingerprint: str | None = None,
+        writes: int | None = None,
     ) -> None:
-        values = {
+        """Remember a block as written (``writes``: the count after this write)."""
+        values: dict[str, Any] = {
             "owner": owner,
             "calendar_key": calendar_key,
             "rule": rule,
@@ -574,7 +583,10 @@ class Store:
             "title": title,
             "status": status,
             "updated_ts": _ts(now),
+            "fingerprint": fingerprint,
         }
+        if writes is not None:
+            values["writes"] = writes
         with self.engine.begin() as conn:
             found = conn.execute(
                 update(blocks).where(blocks.c.block_id == block_id).values(**values)
@@ -604,6 +616,8 @@ class Store:
                     _dt(r.end_ts),
                     r.title,
                     r.status,
+                    r.fingerprint,
+                    r.writes or 0,
                 )
                 for r in conn.execute(query)
             ]
@@ -657,6 +671,7 @@ def _event_row(calendar_key: str, owner: str, e: Event, store_titles: bool) -> d
         "etag": e.etag,
         "owned_block_id": e.owned_block_id,
         "title": e.title if store_titles or e.owned_block_id else None,
+        "details": e.details if e.owned_block_id else None,
     }
 
 
@@ -677,6 +692,7 @@ def _event_from(row: Any, tz: Any) -> Event:
         etag=row.etag,
         owned_block_id=row.owned_block_id,
         title=row.title,
+        details=row.details,
     )
 
 
