@@ -8,11 +8,20 @@ title, description, attendees, status, location, show-as) makes it theirs.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
+from connectors.outlook import transaction_id
+from connectors.secrets import TokenStore
 from tests.conftest import write
+from tests.fakes.graph import FakeGraph
+from tests.test_outlook import sign_in
+from worker.model import UTC, Block, BlockChange, CalendarRef, ChangeKind
+from worker.protection import write_key
 
 NOW = "2026-11-02T08:00:00+01:00"  # Monday morning, Berlin
 
@@ -169,3 +178,149 @@ def test_a_block_cancelled_by_the_user_is_not_booked_again(run_cli, ana: Path) -
         result = run_cli("apply", "--horizon", "1d")
         assert summary(result.out) == "Applied: no changes. The calendars match the plan."
     assert path.read_text() == edited
+
+
+# -- the same on Microsoft 365, through the fake Graph -----------------------------------
+OUTLOOK_CONFIG = """\
+timezone: Europe/Berlin
+accounts:
+  - name: m365
+    kind: outlook
+    auth: access_token
+    token_env: GRAPH_TOKEN
+    tenant: {tenant}
+    client_id: {client_id}
+    graph_endpoint: {root}
+people:
+  - email: ana@example.com
+    name: Ana Lima
+    working_hours: {{mon: "09:00-11:00"}}
+    calendar: {{account: m365, id: primary}}
+protect:
+  - rule: focus
+    for: everyone
+    per_day: 1h
+    min_block: 60m
+"""
+
+
+@pytest.fixture
+def m365(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
+    with FakeGraph(mailbox_timezone="Europe/Berlin") as graph:
+        graph.add_mailbox(OWNER, "primary")
+        sign_in(graph, TokenStore(project / "tokens-for-setup", Fernet.generate_key()), OWNER)
+        monkeypatch.setenv("GRAPH_TOKEN", next(iter(graph.access)))
+        monkeypatch.setenv("STEADYHAND_NOW", NOW)
+        write(
+            project / "steadyhand.yaml",
+            OUTLOOK_CONFIG.format(tenant=graph.tenant, client_id=graph.client_id, root=graph.root),
+        )
+        yield graph
+
+
+OWNER = "ana@example.com"
+
+
+def graph_time(stamp: str) -> dict[str, str]:
+    moment = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ")
+    return {"dateTime": f"{moment:%Y-%m-%dT%H:%M:%S}.0000000", "timeZone": "UTC"}
+
+
+def graph_meeting(graph: FakeGraph, slot: tuple[str, str]) -> None:
+    for stored in graph.live(OWNER):
+        if stored.id.startswith("meeting-"):
+            graph.remove(stored.id)
+    graph.put(
+        OWNER,
+        "primary",
+        {
+            "id": f"meeting-{slot[0]}",
+            "subject": "Budget review",
+            "start": graph_time(slot[0]),
+            "end": graph_time(slot[1]),
+            "attendees": [{"emailAddress": {"address": "kim@example.com"}, "type": "required"}],
+        },
+    )
+
+
+def graph_blocks(graph: FakeGraph) -> dict[str, str]:
+    """event id -> start (UTC, as Graph holds it) of every live steadyhand block."""
+    return {
+        s.id: str(s.data["start"]["dateTime"])[:16]
+        for s in graph.live(OWNER)
+        if s.data.get("categories") == ["steadyhand"]
+    }
+
+
+def test_on_outlook_a_block_toggled_back_to_a_slot_it_held_before_is_written(
+    run_cli, m365: FakeGraph
+) -> None:
+    first = run_cli("apply", "--horizon", "1d")
+    assert summary(first.out) == "Applied: 1 created, 0 moved, 0 deleted.", first.out + first.err
+    (event_id,) = graph_blocks(m365)
+    for meeting, block in ((NINE, TEN), (TEN, NINE), (NINE, TEN)):
+        graph_meeting(m365, meeting)
+        result = run_cli("apply", "--horizon", "1d")
+        assert summary(result.out) == "Applied: 0 created, 1 moved, 0 deleted.", result.out
+        start = datetime.strptime(block[0], "%Y%m%dT%H%M%SZ")
+        assert graph_blocks(m365) == {event_id: f"{start:%Y-%m-%dT%H:%M}"}
+    assert summary(run_cli("apply", "--horizon", "1d").out).startswith("Applied: no changes.")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"body": {"contentType": "text", "content": "my notes for the focus hour"}},
+        {"location": {"displayName": "Library"}},
+        {"attendees": [{"emailAddress": {"address": "kim@example.com"}, "type": "required"}]},
+        {"showAs": "tentative"},
+    ],
+    ids=["description", "location", "attendee", "status"],
+)
+def test_on_outlook_a_block_the_user_edited_is_theirs_and_kept(
+    run_cli, m365: FakeGraph, edit: dict[str, object]
+) -> None:
+    assert run_cli("apply", "--horizon", "1d").code == 0
+    (event_id,) = graph_blocks(m365)
+    m365.edit(event_id, **edit)
+    graph_meeting(m365, NINE)  # a meeting on the block: a managed block would move
+    result = run_cli("apply", "--horizon", "1d")
+    assert result.code == 0, result.err
+    assert "taken over by you" in result.out
+    assert summary(result.out) == "Applied: no changes. The calendars match the plan."
+    stored = m365.events[event_id]
+    assert not stored.deleted and all(stored.data[k] == v for k, v in edit.items())
+    assert graph_blocks(m365) == {event_id: "2026-11-02T08:00"}
+
+
+def test_a_transaction_id_is_new_for_each_write_and_the_same_for_its_retry() -> None:
+    b = Block(
+        "b1",
+        OWNER,
+        "focus",
+        datetime(2026, 11, 2, 8, tzinfo=UTC),
+        datetime(2026, 11, 2, 9, tzinfo=UTC),
+        "Focus",
+    )
+    create = BlockChange(ChangeKind.CREATE, b, "new")
+    first, again = write_key(create, 0), write_key(create, 2)  # re-created after a delete
+    assert first != again
+    assert transaction_id(b, first) == transaction_id(b, first)
+    assert transaction_id(b, first) != transaction_id(b, again)
+
+
+def test_on_google_a_blocks_description_or_location_is_part_of_what_it_is() -> None:
+    from connectors.google import TAG, to_event
+
+    cal = CalendarRef("ana:google:primary", OWNER, "google", "primary", "Europe/Berlin")
+    item = {
+        "id": "b1",
+        "start": {"dateTime": "2026-11-02T09:00:00+01:00"},
+        "end": {"dateTime": "2026-11-02T10:00:00+01:00"},
+        "summary": "Focus time",
+        "extendedProperties": {"private": {TAG: "b1"}},
+    }
+    assert to_event(item, cal).details is None  # as steadyhand writes it
+    notes = to_event({**item, "description": "my notes"}, cal).details
+    place = to_event({**item, "location": "Library"}, cal).details
+    assert notes and place and notes != place
