@@ -8,20 +8,26 @@ title, description, attendees, status, location, show-as) makes it theirs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import typer
 from cryptography.fernet import Fernet
 
+from connectors.base import TransientError
 from connectors.outlook import transaction_id
 from connectors.secrets import TokenStore
+from connectors.vdir import VdirCalendar
 from tests.conftest import write
 from tests.fakes.graph import FakeGraph
 from tests.test_outlook import sign_in
-from worker.model import UTC, Block, BlockChange, CalendarRef, ChangeKind
+from worker import cli_protect, config, protection
+from worker.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
 from worker.protection import write_key
+from worker.services import Runtime, build_transport
+from worker.store import Store
 
 NOW = "2026-11-02T08:00:00+01:00"  # Monday morning, Berlin
 
@@ -324,3 +330,65 @@ def test_on_google_a_blocks_description_or_location_is_part_of_what_it_is() -> N
     notes = to_event({**item, "description": "my notes"}, cal).details
     place = to_event({**item, "location": "Library"}, cal).details
     assert notes and place and notes != place
+
+
+# -- the same write twice, and a write that did not happen ------------------------------
+class FlakyVdir(VdirCalendar):
+    """A vdir whose next ``fail`` writes fail as a timeout would."""
+
+    fail = 0
+    writes = 0
+
+    def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
+        if FlakyVdir.fail:
+            FlakyVdir.fail -= 1
+            raise TransientError("the calendar server timed out")
+        FlakyVdir.writes += 1
+        return super().apply(cal, changes)
+
+
+def runtime(now: datetime) -> Runtime:
+    settings = config.load("steadyhand.yaml")
+    return Runtime(
+        settings,
+        Store(settings.store_url),
+        build_transport(settings),
+        lambda: now,
+        calendars={("vdir", None): FlakyVdir()},
+    )
+
+
+def test_the_same_write_applied_twice_is_written_once(ana: Path) -> None:
+    now = datetime.fromisoformat(NOW)
+    rt = runtime(now)
+    FlakyVdir.writes = 0
+    plan = protection.plan_person(rt, rt.settings.person(OWNER), now, timedelta(days=1))
+    assert plan is not None and len(plan.changes) == 1
+    assert [d.outcome for d in protection.apply_person(rt, plan, now)] == ["written"]
+    again = protection.apply_person(rt, plan, now)  # a repeated attempt of the same write
+    assert [d.outcome for d in again] == ["skipped"] and FlakyVdir.writes == 1
+    assert len(block_files(ana)) == 1
+    rt.close()
+
+
+def test_apply_reports_a_write_that_did_not_happen_as_not_written(
+    ana: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.fromisoformat(NOW)
+    rt = runtime(now)
+    FlakyVdir.fail = 1
+    with pytest.raises(typer.Exit):
+        cli_protect.apply_all(rt, now, timedelta(days=1))
+    first = capsys.readouterr()
+    assert "Applied: nothing written of 1 planned change." in first.out
+    assert "retry" in first.err and "timed out" in first.err
+    assert block_files(ana) == {}
+    cli_protect.apply_all(rt, now, timedelta(days=1))  # the retry is not due yet
+    second = capsys.readouterr().out
+    assert "Applied: nothing written of 1 planned change." in second
+    assert "Not written now: 1 change is in the outbox already" in second
+    assert block_files(ana) == {}
+    later = now + timedelta(minutes=10)  # past the retry's back-off: apply finishes it
+    assert [d.outcome for d in protection.finish_pending(rt, later)] == ["written"]
+    assert list(block_files(ana).values()) == [NINE[0]]
+    rt.close()
