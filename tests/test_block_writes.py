@@ -392,3 +392,26 @@ def test_apply_reports_a_write_that_did_not_happen_as_not_written(
     assert [d.outcome for d in protection.finish_pending(rt, later)] == ["written"]
     assert list(block_files(ana).values()) == [NINE[0]]
     rt.close()
+
+
+def test_a_store_made_before_the_blocks_fingerprint_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from connectors.base import UserError
+
+    path = tmp_path / "old.db"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as db:  # the tables as the previous version made them
+        for table, column in (
+            ("events", "details"),
+            ("blocks", "fingerprint"),
+            ("blocks", "writes"),
+        ):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    with pytest.raises(UserError) as info:
+        Store(f"sqlite:///{path}")
+    message = str(info.value)
+    assert "was made by another version of steadyhand" in message and "\n" not in message
+    assert "lacks details" in message or "lacks fingerprint, writes" in message
