@@ -23,6 +23,7 @@ from connectors.vdir import VdirCalendar
 from tests.conftest import write
 from tests.fakes.graph import FakeGraph
 from tests.test_outlook import sign_in
+from tests.test_scale_out import postgres_url  # noqa: F401 - a fixture
 from worker import cli_protect, config, protection
 from worker.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
 from worker.protection import write_key
@@ -415,3 +416,23 @@ def test_a_store_made_before_the_blocks_fingerprint_is_refused_in_one_line(
     message = str(info.value)
     assert "was made by another version of steadyhand" in message and "\n" not in message
     assert "lacks details" in message or "lacks fingerprint, writes" in message
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_ledger_keeps_a_blocks_fingerprint_and_its_write_count_never_goes_back(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    start = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    args = ("b1", OWNER, "cal", "focus", "e1", start, start + timedelta(hours=1), "Focus")
+    try:
+        store.record_block(*args, "managed", start, fingerprint="f1", writes=1)
+        store.record_block(*args, "managed", start, fingerprint="f2", writes=3)
+        store.record_block(*args, "managed", start, fingerprint="f2", writes=2)  # a late retry
+        (record,) = store.blocks_of(OWNER)
+        assert (record.fingerprint, record.writes) == ("f2", 3)
+    finally:
+        store.close()

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     create_engine,
     delete,
     event,
@@ -585,14 +586,15 @@ class Store:
             "updated_ts": _ts(now),
             "fingerprint": fingerprint,
         }
-        if writes is not None:
-            values["writes"] = writes
         with self.engine.begin() as conn:
+            kept = {}
+            if writes is not None:  # never back: a late retry of an older write keeps the count
+                kept["writes"] = case((blocks.c.writes > writes, blocks.c.writes), else_=writes)
             found = conn.execute(
-                update(blocks).where(blocks.c.block_id == block_id).values(**values)
+                update(blocks).where(blocks.c.block_id == block_id).values(**values, **kept)
             )
             if found.rowcount == 0:
-                conn.execute(insert(blocks).values(block_id=block_id, **values))
+                conn.execute(insert(blocks).values(block_id=block_id, writes=writes or 0, **values))
 
     def set_block_status(self, block_id: str, status: str, now: datetime) -> None:
         with self.engine.begin() as conn:
