@@ -102,6 +102,7 @@ from worker.model import (
     SyncState,
     TimeRange,
     Transparency,
+    details_digest,
     wall_time,
 )
 
@@ -1133,6 +1134,9 @@ def to_event(item: Mapping[str, Any], cal: CalendarRef, tz: ZoneInfo | None = No
         etag=item.get("etag"),
         owned_block_id=_tag(item),
         title=item.get("summary"),
+        details=details_digest(item.get("description"), item.get("location"))
+        if _tag(item)
+        else None,
     )
 
 

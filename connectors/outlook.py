@@ -109,6 +109,7 @@ from worker.model import (
     SyncState,
     TimeRange,
     Transparency,
+    details_digest,
     wall_time,
 )
 
@@ -361,11 +362,30 @@ def _iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def transaction_id(block: Block) -> str:
-    """The ``transactionId`` of a block's create: the same block in the same slot always
-    gets the same one, so Graph turns a retried create into the event it already made."""
-    slot = f"{block.id}|{_iso_z(block.start)}|{_iso_z(block.end)}"
+def transaction_id(block: Block, key: str | None = None) -> str:
+    """The ``transactionId`` of a block's create, from the write's idempotency ``key``
+    (unique per write, the same for its retry: Graph turns a retried create into the
+    event it already made, and a later create of the same block in the same slot is a
+    new one). Without a key: from the block id and slot."""
+    slot = key or f"{block.id}|{_iso_z(block.start)}|{_iso_z(block.end)}"
     return str(uuid.uuid5(TRANSACTION_NAMESPACE, slot))
+
+
+#: The body steadyhand writes on a block (``bodyPreview`` reads it back as it is).
+BLOCK_BODY = "Booked by steadyhand ({rule}). Move or edit it and it is yours."
+_BLOCK_BODY = re.compile(r"Booked by steadyhand \(\w*\)\. Move or edit it and it is yours\.")
+
+
+def _details(raw: Mapping[str, Any]) -> str | None:
+    """``Event.details``: the body (unless it is the text steadyhand wrote) and location."""
+    preview = raw.get("bodyPreview")
+    body = raw.get("body")
+    if preview is None and isinstance(body, Mapping) and body.get("contentType") == "text":
+        preview = body.get("content")
+    preview = " ".join(str(preview or "").split())
+    location = raw.get("location")
+    place = location.get("displayName") if isinstance(location, Mapping) else None
+    return details_digest(None if _BLOCK_BODY.fullmatch(preview) else preview, place)
 
 
 def token_name(spec: AccountSpec, email: str) -> str:
@@ -456,6 +476,7 @@ def event_from_graph(
         etag=str(raw["changeKey"]) if raw.get("changeKey") else None,
         owned_block_id=block_id,
         title=str(raw["subject"]) if raw.get("subject") else None,
+        details=_details(raw) if block_id else None,
     )
 
 
@@ -1423,11 +1444,8 @@ class OutlookCalendar:
     def _create(self, cal: CalendarRef, change: BlockChange) -> Applied:
         block = change.block
         body = self._body(block)
-        body["transactionId"] = transaction_id(block)
-        body["body"] = {
-            "contentType": "text",
-            "content": f"Booked by steadyhand ({block.rule}). Move or edit it and it is yours.",
-        }
+        body["transactionId"] = transaction_id(block, change.key)
+        body["body"] = {"contentType": "text", "content": BLOCK_BODY.format(rule=block.rule)}
         reply = self.graph.call(
             "POST",
             f"{self._calendar(cal)}/events",

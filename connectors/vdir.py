@@ -20,7 +20,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from worker.model import (
     SyncState,
     TimeRange,
     Transparency,
+    details_digest,
 )
 
 logger = logging.getLogger(__name__)
@@ -98,17 +99,39 @@ class VdirCalendar:
         if state is not None and state.window == window and state.fingerprint == fingerprint:
             logger.info("vdir sync %s: unchanged, %d files", cal.key, len(files))
             return SyncResult(events=(), removed=(), state=state, full=False, unchanged=True)
+        _ical.zone_of(cal, cal.location)  # a wrong zone fails the calendar, not each file
         found: dict[str, Event] = {}
+        skipped: list[str] = []
         for path, st in files:
-            data = contents[path] if path in contents else _read(path)
-            if data is None:
-                continue  # deleted since the listing; the next sync sees the new listing
-            calendars = _ical.parse(data, str(path))
-            for event in _ical.events_between(calendars, cal, window, str(path), etag_of(st)):
-                found[event.id] = event
+            try:  # one file that cannot be read is skipped and named; the others are read
+                data = contents[path] if path in contents else _read(path)
+                if data is None:
+                    continue  # deleted since the listing; the next sync sees the new listing
+                calendars = _ical.parse(data, str(path))
+                events = _ical.events_between(calendars, cal, window, str(path), etag_of(st))
+            except Exception as exc:  # contained to its file, which is named below
+                skipped.append(path.name)
+                logger.warning(
+                    "vdir sync %s: skipped unreadable file %s (%s)", cal.key, path.name, _why(exc)
+                )
+                continue
+            for event in events:
+                found[event.id] = _with_details(event, calendars) if event.owned_block_id else event
+        if skipped and len(skipped) == len(files):  # nothing readable: the calendar failed
+            raise _ical.unreadable(
+                str(folder),
+                f"none of its {len(files)} .ics files can be read (first: {skipped[0]})",
+                "fix or remove the broken files; the events stored before are kept",
+            )
         logger.info("vdir sync %s: parsed, %d events, %d files", cal.key, len(found), len(files))
         new_state = SyncState(fingerprint=fingerprint, window=window)
-        return SyncResult(events=tuple(found.values()), removed=(), state=new_state, full=True)
+        return SyncResult(
+            events=tuple(found.values()),
+            removed=(),
+            state=new_state,
+            full=True,
+            truncated=_skipped_note(skipped),
+        )
 
     def describe(self, cal: CalendarRef, event_id: str) -> str | None:
         """An event's description, read now from its file and not kept."""
@@ -202,6 +225,37 @@ class VdirCalendar:
 
 
 # -- helpers -------------------------------------------------------------------------
+def _why(exc: Exception) -> str:
+    """Why a file was skipped, in words that never quote the file's content."""
+    if isinstance(exc, CalendarUnreadable) and "cannot be read (" in str(exc):
+        return "cannot be read: check the file's permissions"
+    if isinstance(exc, CalendarUnreadable):
+        return "not a readable iCalendar file"
+    return f"not a readable iCalendar file ({type(exc).__name__})"
+
+
+def _skipped_note(names: Sequence[str]) -> str | None:
+    """``SyncResult.truncated`` for skipped files: one line naming the first few."""
+    if not names:
+        return None
+    shown = ", ".join(_ical.one_line(n, 80) for n in names[:3])
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    noun = "file" if len(names) == 1 else "files"
+    return f"skipped {len(names)} unreadable {noun}: {shown}{more}"
+
+
+def _with_details(event: Event, calendars: Sequence[icalendar.Calendar]) -> Event:
+    """A block as read, with the digest of its description and location (a user's edit
+    of either makes the block theirs; steadyhand writes neither)."""
+    uid = event.series_id or event.id
+    for calendar in calendars:
+        for vevent in calendar.walk("VEVENT"):
+            if str(vevent.get("UID")) == uid and "RECURRENCE-ID" not in vevent:
+                texts = (_ical.prop_text(vevent, n) for n in ("DESCRIPTION", "LOCATION"))
+                return replace(event, details=details_digest(*texts))
+    return event
+
+
 def _folder(location: str) -> Path:
     folder = Path(location)
     if not folder.exists():

@@ -642,13 +642,12 @@ class TestVdir(CalendarContract):
         message = str(raised.value)
         assert "nope: the folder does not exist" in message and "create it" in message
 
-    def test_broken_file_is_unreadable_naming_that_file(self, backend: VdirBackend) -> None:
+    def test_broken_file_is_skipped_and_named_the_others_read(self, backend: VdirBackend) -> None:
         cal = backend.calendar(INSIDE[:2])
         (backend.folder / "bad.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n")
-        with pytest.raises(CalendarUnreadable) as raised:
-            backend.connector.sync(cal, WINDOW, None)
-        assert str(raised.value).startswith(str(backend.folder / "bad.ics") + ": ")
-        assert "\n" not in str(raised.value)
+        result = backend.connector.sync(cal, WINDOW, None)
+        assert len(result.events) == 2
+        assert result.truncated == "skipped 1 unreadable file: bad.ics"
 
     def test_other_files_in_the_folder_are_ignored(self, backend: VdirBackend) -> None:
         cal = backend.calendar(INSIDE[:1])

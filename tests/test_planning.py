@@ -651,13 +651,14 @@ def test_reconcile_creates_moves_and_deletes_with_reasons_sorted_by_start() -> N
     assert reconcile(first.desired, untitled) == []
 
 
-def test_reconcile_deletes_duplicates_and_respects_until() -> None:
+def test_reconcile_leaves_copies_alone_and_respects_until() -> None:
     tz = BERLIN
     first = plan(person(tz), [], [coaching()], MONDAY_8, WEEK)
     calendar = events_of(first.desired)
     twin = replace(calendar[0], id="twin", start=at(tz, f"{MON} 09:00"), end=at(tz, f"{MON} 09:45"))
-    changes = reconcile(first.desired, [*calendar, twin])
-    assert [(c.kind, c.event_id) for c in changes] == [(ChangeKind.DELETE, "twin")]
+    # a user's copy of a block (same block id, another event): neither is deleted or moved
+    assert reconcile(first.desired, [*calendar, twin]) == []
+    assert reconcile(first.desired[1:], [*calendar, twin]) == []
     far = replace(
         calendar[0],
         id="far",

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -51,8 +52,9 @@ def _slot(start: datetime, end: datetime, person: Person) -> str:
     return f"{s:%a %d %b %H:%M}–{e:%H:%M}"
 
 
-def print_plans(plans: list[protection.PersonPlan], done: bool = False) -> None:
-    """The diff a person reads like a Terraform plan."""
+def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned: int = 0) -> None:
+    """The diff a person reads like a Terraform plan (``done``: the writes that happened,
+    of ``planned`` changes)."""
     totals = dict.fromkeys(ChangeKind, 0)
     for plan in plans:
         p = plan.person
@@ -84,7 +86,10 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False) -> None:
         if plan.read_only and plan.changes:
             out.print("  [red]read-only calendar: `apply` cannot write these[/]")
     created, moved, deleted = (totals[k] for k in ChangeKind)
-    if not any(totals.values()):
+    if done and planned and not any(totals.values()):
+        noun = "change" if planned == 1 else "changes"
+        out.print(f"Applied: nothing written of {planned} planned {noun}.")
+    elif not any(totals.values()):
         out.print(("Applied" if done else "Plan") + ": no changes. The calendars match the plan.")
     elif done:
         out.print(f"Applied: {created} created, {moved} moved, {deleted} deleted.")
@@ -161,7 +166,7 @@ def apply(
     settings = _settings(config)
     moment = _now(now, settings)
     rt = _runtime(settings)
-    finished = protection.finish_pending(rt, moment)
+    finished = [d for d in protection.finish_pending(rt, moment) if d.outcome == "written"]
     if finished:
         out.print(f"Finished {len(finished)} writes an earlier apply left pending.")
     refused = apply_all(rt, moment, _horizon(horizon), person)
@@ -188,11 +193,28 @@ def apply_all(
         else:
             writable.append(p)
     failures = []
+    done = []  # each plan with only the changes that were written: apply reports no more
+    not_written = 0
     for p in writable:
-        for result in protection.apply_person(rt, p, now):
-            if result.outcome not in ("written", "skipped"):
+        results = protection.apply_person(rt, p, now)
+        written = []
+        for change, result in zip(p.changes, results, strict=True):
+            if result.outcome == "written":
+                written.append(change)
+            elif result.outcome == "skipped":
+                not_written += 1
+            else:
                 failures.append(f"{result.key}: {result.outcome} {result.detail}")
-    print_plans(writable, done=True)
+        done.append(replace(p, changes=tuple(written)))
+    print_plans(done, done=True, planned=sum(len(p.changes) for p in writable))
+    if not_written:
+        out.print(
+            f"Not written now: {not_written} "
+            + ("change is" if not_written == 1 else "changes are")
+            + " in the outbox already (a retry is due, or it failed before: "
+            "see `steadyhand doctor`).",
+            soft_wrap=True,
+        )
     for line in failures:
         err.print(f"error: {line}", markup=False, soft_wrap=True)
     if failures:

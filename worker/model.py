@@ -22,6 +22,7 @@ block
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,9 @@ class Event:
     etag: str | None = None
     owned_block_id: str | None = None
     title: str | None = None
+    #: A digest of what a user may edit that the fields above do not carry (description,
+    #: location); connectors set it for steadyhand's own blocks, None when there is none.
+    details: str | None = None
 
     def __post_init__(self) -> None:
         _require_aware("Event.start", self.start)
@@ -126,6 +130,15 @@ class Event:
     def range(self) -> TimeRange:
         start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)
         return TimeRange(start, max(start, end))
+
+
+def details_digest(*parts: str | None) -> str | None:
+    """``Event.details`` of the given texts (description, location, ...): a short digest,
+    None when all are empty. Only the digest is kept, never the text."""
+    texts = [" ".join((p or "").split()) for p in parts]
+    if not any(texts):
+        return None
+    return hashlib.sha256("\0".join(texts).encode("utf-8", "replace")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,13 +341,15 @@ class Block:
 @dataclass(frozen=True, slots=True)
 class BlockChange:
     """One write a plan asks for. ``event_id``/``etag`` name the existing event for
-    move and delete; they are None for create."""
+    move and delete; they are None for create. ``key`` is the write's idempotency key
+    (unique per write, the same for a retry of it): a provider's own token derives from it."""
 
     kind: ChangeKind
     block: Block
     reason: str
     event_id: str | None = None
     etag: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,8 +105,9 @@ Decisions where the brief and DESIGN are silent
   block that started before ``now`` is never moved or deleted, and no block is
   created that would start before ``now``. With ``until`` (pass :func:`horizon_end`),
   existing blocks starting at or after it lie outside the plan and are left alone.
-  Two existing events with the same block id: the one already in the desired slot (else
-  the earliest) is matched, the others deleted as duplicates. Untagged events in
+  Two existing events with the same block id (a user's copy of a block): none of them is
+  moved or deleted, and no other is created; the caller treats the block as taken over
+  (deleting one could delete the original, and the copy is the user's). Untagged events in
   ``existing`` are never targeted; they only explain a move ("'Design review' now
   takes 14:00–14:45").
 * ``Block`` has no field for ``Rule.defend``: ``Plan.rules`` maps each desired block id
@@ -1169,35 +1170,26 @@ def reconcile(
     def started(event: Event) -> bool:
         return now_us is not None and _us(event.start) < now_us
 
+    copied = {bid for bid, found in by_id.items() if len(found) > 1}
     changes: list[BlockChange] = []
     for bid, block in wanted.items():
-        if bid in taken:
+        if bid in taken or bid in copied:
             continue
         found = by_id.get(bid, [])
         if not found:
             if now_us is None or _us(block.start) >= now_us:
                 changes.append(BlockChange(ChangeKind.CREATE, block, f"new: {block.reason}"))
             continue
-        match = next((e for e in found if _same(e, block)), None)
-        if match is None:
-            match = next((e for e in found if started(e)), found[0])
-            if not started(match) and (now_us is None or _us(block.start) >= now_us):
-                reason = _move_reason(match, block, others)
-                changes.append(BlockChange(ChangeKind.MOVE, block, reason, match.id, match.etag))
-        for extra in found:
-            if extra is not match and not started(extra):
-                gone = _as_block(extra, owner, "duplicate")
-                changes.append(
-                    BlockChange(
-                        ChangeKind.DELETE,
-                        gone,
-                        f"duplicate: another event already holds {block.title!r}",
-                        extra.id,
-                        extra.etag,
-                    )
-                )
+        (match,) = found
+        if (
+            not _same(match, block)
+            and not started(match)
+            and (now_us is None or _us(block.start) >= now_us)
+        ):
+            reason = _move_reason(match, block, others)
+            changes.append(BlockChange(ChangeKind.MOVE, block, reason, match.id, match.etag))
     for bid, found in by_id.items():
-        if bid in wanted or bid in taken:
+        if bid in wanted or bid in taken or bid in copied:
             continue
         for event in found:
             if started(event) or (until_us is not None and _us(event.start) >= until_us):

@@ -6,19 +6,30 @@ The pure part is :mod:`worker.planning`; this module is its orchestration (DESIG
   moved (they take them over, and the audit log says so), plans, and reconciles the plan
   against the blocks on the calendar: the diff ``steadyhand plan`` prints.
 * :func:`apply_person` writes that diff. Each change is first an outbox row (kind
-  ``calendar``) keyed by the block and its new slot; :func:`execute` carries one row
-  out through the connector and records the block in the ledger and the audit log. A
-  crash mid-apply leaves rows pending, and the next ``apply`` (or the sweeper) finishes
-  them before planning again.
+  ``calendar``) keyed by :func:`write_key`: the block, how many writes it had (from the
+  ledger, read when planning), the action and the new slot. The key is unique per write
+  (a block can return to a slot it held before) and the same for a retry of the same
+  write (re-applying a plan that was not carried out yet, or a crash). :func:`execute`
+  carries one row out through the connector and records the block (its slot, title,
+  :func:`fingerprint` and write count) in the ledger and the audit log. A crash
+  mid-apply leaves rows pending, and the next ``apply`` (or the sweeper) finishes them
+  before planning again.
+* **Taking over.** Any user change to a block is a takeover: its time, title, show-as,
+  status, attendees, description or location (the last two as ``Event.details``), a
+  deletion, or a copy (another event carrying the same block id: both are the user's,
+  and neither is ever deleted as a duplicate).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import socket
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -33,6 +44,7 @@ from worker.model import (
     ChangeKind,
     Event,
     Person,
+    Status,
     Transparency,
 )
 from worker.services import (
@@ -108,6 +120,7 @@ class PersonPlan:
     unprotectable: tuple[planning.Unprotectable, ...]
     taken_over: tuple[str, ...]
     before: dict[str, tuple[datetime, datetime]]  # block id -> its slot on the calendar now
+    writes: dict[str, int] = field(default_factory=dict)  # block id -> writes done (ledger)
 
     def count(self, kind: ChangeKind) -> int:
         return sum(1 for c in self.changes if c.kind is kind)
@@ -140,25 +153,76 @@ def plan_person(
         result.unprotectable,
         tuple(sorted(taken)),
         {e.owned_block_id: (e.start, e.end) for e in owned if e.owned_block_id},
+        {r.block_id: r.writes for r in rt.store.blocks_of(person.email)},
+    )
+
+
+def fingerprint(
+    transparency: Transparency,
+    status: Status = Status.CONFIRMED,
+    attendees: Sequence[str] = (),
+    details: str | None = None,
+) -> str:
+    """What the ledger keeps of a block besides its slot and title: a user's change to
+    its show-as, status, attendees, description or location changes it."""
+    data = [transparency.value, status.value, sorted(attendees), details or ""]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
+
+
+def _fingerprint_of(event: Event) -> str:
+    return fingerprint(event.transparency, event.status, event.attendees, event.details)
+
+
+def write_key(change: BlockChange, writes: int) -> str:
+    """The idempotency key of one write: unique per write, the same for its retry."""
+    block = change.block
+    return (
+        f"calendar:{block.id}:{writes}:{change.kind.value}:"
+        f"{int(block.start.timestamp())}-{int(block.end.timestamp())}"
     )
 
 
 def _notice_takeovers(
     rt: Runtime, person: Person, events: Sequence[Event], now: datetime, until: datetime
 ) -> set[str]:
-    """Blocks whose time or title on the calendar is not what steadyhand wrote were
-    edited by the user: from now on they are the user's (as Reclaim does)."""
+    """Blocks the user changed on the calendar (anything steadyhand wrote differs, or
+    they copied it) are theirs from now on (as Reclaim does). Returns the ids of every
+    block taken over, copies included."""
     ledger = {r.block_id: r for r in rt.store.blocks_of(person.email)}
+    live = Counter(
+        e.owned_block_id for e in events if e.owned_block_id and e.status != Status.CANCELLED
+    )
+    copied = {bid for bid, n in live.items() if n > 1}
+    for bid in sorted(copied):
+        record = ledger.get(bid)
+        if record is None or record.status != "managed":
+            continue
+        rt.store.set_block_status(bid, "taken_over", now)
+        rt.store.audit(
+            "taken_over",
+            now,
+            actor="user",
+            person=person.email,
+            subject=bid,
+            detail={
+                "rule": record.rule,
+                "was": _slot(record.start, record.end, person),
+                "now": f"{live[bid]} events carry it",
+                "why": "copied on the calendar; steadyhand leaves the block and its copies alone",
+            },
+        )
+        logger.info("block %s taken over by %s: copied", bid, person.email)
     for event in events:
         record = ledger.get(event.owned_block_id or "")
-        if record is None or record.status != "managed":
+        if record is None or record.status != "managed" or record.block_id in copied:
             continue
         moved = (
             abs((event.start - record.start).total_seconds()) >= 1
             or abs((event.end - record.end).total_seconds()) >= 1
         )
         renamed = event.title is not None and event.title != record.title
-        if moved or renamed:
+        edited = record.fingerprint is not None and record.fingerprint != _fingerprint_of(event)
+        if moved or renamed or edited:
             rt.store.set_block_status(record.block_id, "taken_over", now)
             rt.store.audit(
                 "taken_over",
@@ -195,11 +259,14 @@ def _notice_takeovers(
                     "why": "deleted on the calendar; steadyhand does not book it again",
                 },
             )
-    return {r.block_id for r in rt.store.blocks_of(person.email) if r.status == "taken_over"}
+    taken = {r.block_id for r in rt.store.blocks_of(person.email) if r.status == "taken_over"}
+    return taken | copied
 
 
 def apply_person(rt: Runtime, plan: PersonPlan, now: datetime) -> list[Delivery]:
-    """Write ``plan``: outbox rows first (in one go), then carry each out."""
+    """Write ``plan``: outbox rows first (in one go), then carry each out. One delivery
+    per change, in order; a change whose key is in the outbox already (the same write,
+    pending or failed before) is ``skipped`` and not written again."""
     if plan.read_only and plan.changes:
         raise ReadOnlyCalendar(
             Problem(
@@ -211,13 +278,11 @@ def apply_person(rt: Runtime, plan: PersonPlan, now: datetime) -> list[Delivery]
         )
     for given_up in plan.unprotectable:
         _audit_once(rt, plan.person.email, given_up, now)
-    ids = []
+    ids: list[tuple[str, int | None]] = []
     for change in plan.changes:
         block = change.block
-        key = (
-            f"calendar:{block.id}:{change.kind.value}:"
-            f"{int(block.start.timestamp())}-{int(block.end.timestamp())}"
-        )
+        writes = plan.writes.get(block.id, 0)
+        key = write_key(change, writes)
         row_id = rt.store.enqueue(
             key,
             "calendar",
@@ -225,12 +290,16 @@ def apply_person(rt: Runtime, plan: PersonPlan, now: datetime) -> list[Delivery]
             block.owner,
             block.id,
             now,
-            {"calendar_key": plan.ref.key, "change": _dump(change)},
+            {"calendar_key": plan.ref.key, "change": _dump(change), "writes": writes},
             now,
         )
-        if row_id is not None:
-            ids.append(row_id)
-    return [deliver(rt, row_id, now) for row_id in ids]
+        ids.append((key, row_id))
+    return [
+        deliver(rt, row_id, now)
+        if row_id is not None
+        else Delivery(0, key, "skipped", "the same write is in the outbox already")
+        for key, row_id in ids
+    ]
 
 
 def finish_pending(rt: Runtime, now: datetime) -> list[Delivery]:
@@ -243,7 +312,7 @@ def finish_pending(rt: Runtime, now: datetime) -> list[Delivery]:
 
 def execute(rt: Runtime, row: OutboxRow, now: datetime) -> str:
     """Carry out one calendar-write row (called by services.deliver after the claim)."""
-    change = _load(row.payload["change"])
+    change = replace(_load(row.payload["change"]), key=row.key)
     ref = next((r for r in rt.refs() if r.key == row.payload["calendar_key"]), None)
     if ref is None:
         raise UserError(Problem(f"calendar {row.payload['calendar_key']} is no longer configured"))
@@ -261,6 +330,8 @@ def execute(rt: Runtime, row: OutboxRow, now: datetime) -> str:
         block.title,
         status,
         now,
+        fingerprint=fingerprint(block.transparency) if status == "managed" else None,
+        writes=int(row.payload.get("writes", 0)) + 1,
     )
     person = rt.settings.person(block.owner)
     rt.store.audit(

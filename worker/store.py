@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     create_engine,
     delete,
     event,
@@ -78,6 +79,7 @@ events = Table(
     Column("etag", String(200)),
     Column("owned_block_id", String(200)),
     Column("title", Text),  # only with privacy.store_titles
+    Column("details", String(64)),  # Event.details: a digest, never the text
     Index("ix_events_owner_start", "owner", "start_ts"),
 )
 
@@ -146,6 +148,8 @@ blocks = Table(
     Column("title", Text, nullable=False),
     Column("status", String(16), nullable=False),  # managed | taken_over | deleted
     Column("updated_ts", Float, nullable=False),
+    Column("fingerprint", String(64)),  # what else steadyhand wrote (protection.fingerprint)
+    Column("writes", Integer, nullable=False, default=0),  # part of each write's key
     Index("ix_blocks_owner", "owner"),
 )
 
@@ -191,8 +195,9 @@ class OutboxRow:
 
 @dataclass(frozen=True, slots=True)
 class BlockRecord:
-    """A block as steadyhand last wrote it: a different time or title on the calendar
-    means the user edited it and took it over."""
+    """A block as steadyhand last wrote it: a different time, title or ``fingerprint``
+    on the calendar means the user edited it and took it over. ``writes`` counts the
+    writes done to it (each write's idempotency key includes it)."""
 
     block_id: str
     owner: str
@@ -203,6 +208,8 @@ class BlockRecord:
     end: datetime
     title: str
     status: str
+    fingerprint: str | None = None
+    writes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,8 +570,11 @@ class Store:
         title: str,
         status: str,
         now: datetime,
+        fingerprint: str | None = None,
+        writes: int | None = None,
     ) -> None:
-        values = {
+        """Remember a block as written (``writes``: the count after this write)."""
+        values: dict[str, Any] = {
             "owner": owner,
             "calendar_key": calendar_key,
             "rule": rule,
@@ -574,13 +584,17 @@ class Store:
             "title": title,
             "status": status,
             "updated_ts": _ts(now),
+            "fingerprint": fingerprint,
         }
         with self.engine.begin() as conn:
+            kept = {}
+            if writes is not None:  # never back: a late retry of an older write keeps the count
+                kept["writes"] = case((blocks.c.writes > writes, blocks.c.writes), else_=writes)
             found = conn.execute(
-                update(blocks).where(blocks.c.block_id == block_id).values(**values)
+                update(blocks).where(blocks.c.block_id == block_id).values(**values, **kept)
             )
             if found.rowcount == 0:
-                conn.execute(insert(blocks).values(block_id=block_id, **values))
+                conn.execute(insert(blocks).values(block_id=block_id, writes=writes or 0, **values))
 
     def set_block_status(self, block_id: str, status: str, now: datetime) -> None:
         with self.engine.begin() as conn:
@@ -604,6 +618,8 @@ class Store:
                     _dt(r.end_ts),
                     r.title,
                     r.status,
+                    r.fingerprint,
+                    r.writes or 0,
                 )
                 for r in conn.execute(query)
             ]
@@ -657,6 +673,7 @@ def _event_row(calendar_key: str, owner: str, e: Event, store_titles: bool) -> d
         "etag": e.etag,
         "owned_block_id": e.owned_block_id,
         "title": e.title if store_titles or e.owned_block_id else None,
+        "details": e.details if e.owned_block_id else None,
     }
 
 
@@ -677,6 +694,7 @@ def _event_from(row: Any, tz: Any) -> Event:
         etag=row.etag,
         owned_block_id=row.owned_block_id,
         title=row.title,
+        details=row.details,
     )
 
 
