@@ -547,9 +547,9 @@ class Settings(_Section):
         if cal.ics is not None:
             if re.match(r"(https?|webcal)://", cal.ics, re.IGNORECASE):
                 # the key is stored, logged and shown: the feed's address without its
-                # secrets (redact_location), told apart from its neighbours by a hash
-                digest = hashlib.sha256(cal.ics.encode()).hexdigest()[:16]
-                key = f"{email}:ics:{redact_location(cal.ics)}#{digest}"
+                # secrets (redact_location) or query, told apart by a hash of the whole
+                digest = hashlib.sha256(cal.ics.encode()).hexdigest()[:8]
+                key = f"{email}:ics:{redact_location(cal.ics).partition('?')[0]}#{digest}"
                 return CalendarRef(key, email, "ics", cal.ics, tz)
             return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", str(self.path(cal.ics)), tz)
         if cal.vdir is not None:
