@@ -243,7 +243,8 @@ class Store:
             if missing:
                 raise UserError(
                     Problem(
-                        f"the store {self.engine.url.render_as_string()} was made by another version of steadyhand "
+                        f"the store {self.engine.url.render_as_string()} was made by "
+                        "another version of steadyhand "
                         f"(table {table.name} lacks {', '.join(missing)})",
                         "move the file aside and run again: events are read again from the "
                         "calendars (the ledger of sent emails starts afresh)",
