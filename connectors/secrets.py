@@ -213,8 +213,17 @@ def redact(text: str) -> str:
         return text
     text = _HEADER.sub(_header, text)
     text = _FIELD.sub(_field, text)
-    text = _URL_IN_TEXT.sub(lambda m: redact_location(m[0]), text)
+    text = _URL_IN_TEXT.sub(_url, text)
     return _REQUEST_LINE.sub(_request_line, text)
+
+
+def _url(match: re.Match[str]) -> str:
+    """A URL redacted; a calendar key's ``#<hash>`` (which tells feeds apart) is kept."""
+    url = match[0].rstrip(".,;:)]")
+    trail = match[0][len(url) :]
+    address, sep, fragment = url.partition("#")
+    kept = f"#{fragment}" if sep and re.fullmatch(r"[0-9a-f]{8,16}", fragment) else ""
+    return redact_location(address) + kept + trail
 
 
 def _request_line(match: re.Match[str]) -> str:

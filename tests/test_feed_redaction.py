@@ -114,6 +114,9 @@ def test_secret_feed_addresses_never_reach_the_logs_the_store_or_doctor(
     assert any(HEX in p for p in feeds.paths) and any(TOKEN in p for p in feeds.paths)
     assert caplog.text.count("ics sync") == 3
     assert "private-…" in caplog.text and "?token=…" in caplog.text
+    settings = config_mod.load(project / "steadyhand.yaml")
+    keys = [settings.calendar_ref(f"{n}@example.com") for n in ("ana", "bo", "cy")]
+    assert all(ref is not None and f"ics sync {ref.key}:" in caplog.text for ref in keys)
     records = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert leaks(records) == []
     assert leaks(caplog.text) == []
@@ -131,6 +134,9 @@ def test_secret_feed_addresses_never_reach_the_logs_the_store_or_doctor(
     assert leaks(planned.out + planned.err) == []
     planned_json = run_cli("plan", "--format", "json")
     assert leaks(planned_json.out + planned_json.err) == []
+    applied = run_cli("apply")
+    assert "read-only" in applied.out + applied.err
+    assert leaks(applied.out + applied.err) == []
 
     assert leaks(caplog.text) == []  # the later commands logged nothing secret either
     raw = store_bytes(project)

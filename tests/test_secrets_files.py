@@ -23,8 +23,10 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 
-from connectors.secrets import RedactFilter, TokenStore
+from connectors.secrets import RedactFilter, TokenStore, redact
 from connectors.smtp import MaildirTransport
 from tests.conftest import ROOT, write
 from worker import config as config_mod
@@ -51,7 +53,7 @@ SAVER = textwrap.dedent(
     """\
     import json, sys
     from pathlib import Path
-    from connectors.secrets import RedactFilter, TokenStore
+    from connectors.secrets import RedactFilter, TokenStore, redact
 
     folder, key, who, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     store = TokenStore(Path(folder), key)
@@ -371,3 +373,85 @@ def test_outlook_device_code_and_client_credentials_log_no_secret_at_debug(
         secrets = {*iter_secrets(fake), fake.client_secret}
     assert "msal" in formatted(caplog) or "outlook" in formatted(caplog)
     assert [s[:10] for s in secrets if s in formatted(caplog)] == []
+
+
+# -- the redaction filter, shape by shape ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (
+            "grant_type=authorization_code&code_verifier=UMs.wI~lB4k_-x&code=4%2Fabc&x=1",
+            "grant_type=authorization_code&code_verifier=[redacted]&code=[redacted]&x=1",
+        ),
+        ('{"password": "a b c", "n": 1}', '{"password": "[redacted]", "n": 1}'),
+        ('{"id_token": "ey.J\\"x", "n": 1}', '{"id_token": "[redacted]", "n": 1}'),
+        (
+            "{'client_secret': 'shh', 'refresh_token': '1//0g'}",
+            "{'client_secret': '[redacted]', 'refresh_token': '[redacted]'}",
+        ),
+        (
+            "[('assertion', 'eyJ.x.y'), ('scope', 'a')]",
+            "[('assertion', '[redacted]'), ('scope', 'a')]",
+        ),
+        ("{'Authorization': 'Basic Zm9vOmJhcg=='}", "{'Authorization': 'Basic [redacted]'}"),
+        ("Authorization: Bearer ya29.a0-x", "Authorization: Bearer [redacted]"),
+        ("Cookie: sid=1; csrf=2", "Cookie: [redacted]"),
+        ("redirect%3Fstate%3Dx%26code%3D4%2Fabc", "redirect%3Fstate%3Dx%26code%3D[redacted]"),
+        ("device_code=GmRhm; user_code=WDJB", "device_code=[redacted]; user_code=WDJB"),
+        ('"GET /cal.ics?token=SECRET HTTP/1.1" 200 5', '"GET /cal.ics?token=… HTTP/1.1" 200 5'),
+        (f"GET /ical/a/private-{'ab' * 16}/basic.ics", "GET /ical/a/private-…/basic.ics"),
+        ("fetching https://user:pw@host/cal.ics.", "fetching https://host/cal.ics."),
+        (
+            "ics sync a@x:ics:https://host/c.ics#0a1b2c3d: parsed",
+            "ics sync a@x:ics:https://host/c.ics#0a1b2c3d: parsed",
+        ),
+        (
+            "refresh_token_expires_in=3 token_type=Bearer sync_token=abc",
+            "refresh_token_expires_in=3 token_type=Bearer sync_token=abc",
+        ),
+    ],
+)
+def test_a_credential_is_redacted_in_every_shape_libraries_log_it(line: str, shown: str) -> None:
+    assert redact(line) == shown
+
+
+_value = st.text(
+    alphabet=st.characters(codec="ascii", categories=("L", "N")), min_size=12, max_size=40
+)
+
+
+@given(
+    value=_value,
+    field=st.sampled_from(
+        [
+            "code",
+            "code_verifier",
+            "client_secret",
+            "refresh_token",
+            "access_token",
+            "id_token",
+            "assertion",
+            "password",
+            "token",
+            "device_code",
+            "client_assertion",
+        ]
+    ),
+    shape=st.sampled_from(
+        [
+            "{k}={v}&x=1",
+            '{{"{k}": "{v}"}}',
+            "{{'{k}': '{v}'}}",
+            "[('{k}', '{v}')]",
+            "{k}: {v}",
+            "x%26{k}%3D{v}%26",
+            "https://h/cb?{k}={v}#x",
+            '"POST /t?{k}={v} HTTP/1.1"',
+            "Authorization: Bearer {v}",
+            "{{'Authorization': 'Basic {v}'}}",
+        ]
+    ),
+)
+def test_no_credential_survives_redaction(value: str, field: str, shape: str) -> None:
+    line = shape.format(k=field.upper() if len(value) % 2 else field, v=value)
+    assert value not in redact(line)

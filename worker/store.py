@@ -225,7 +225,8 @@ class Store:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            private_file(Path(url[len("sqlite:///") :]))  # 0600 in a 0700 folder, and its -wal
+            # the file 0600 in a 0700 folder (SQLite gives its -wal and -shm the same mode)
+            private_file(Path(url[len("sqlite:///") :].partition("?")[0]))
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
