@@ -86,7 +86,7 @@ from connectors.base import (
     UserError,
 )
 from connectors.retry import Backoff, retrying
-from connectors.secrets import RedactFilter, TokenStore, redact
+from connectors.secrets import TokenStore, guard_library_logs, redact
 from worker.model import (
     UTC,
     Applied,
@@ -144,25 +144,9 @@ _RESPONSES = {
 _STATUSES = {"confirmed": Status.CONFIRMED, "tentative": Status.TENTATIVE}
 
 # The libraries this module drives log request lines, bodies and token responses at DEBUG
-# (the OAuth redirect carries the one-time code, requests-oauthlib logs the token it got):
-# their own loggers redact, whatever handler the application installs.
-_LIBRARY_LOGGERS = (
-    "google_auth_oauthlib.flow",
-    "requests_oauthlib.oauth2_session",
-    "oauthlib",
-    "urllib3.connectionpool",
-    "google_auth_httplib2",
-    "google.auth.transport.requests",
-    "google.oauth2._client",
-    "google.oauth2.reauth",
-    "googleapiclient.discovery",
-    "googleapiclient.http",
-    "googleapiclient.model",
-)
-for _name in _LIBRARY_LOGGERS:
-    _lib_logger = logging.getLogger(_name)
-    if not any(isinstance(f, RedactFilter) for f in _lib_logger.filters):
-        _lib_logger.addFilter(RedactFilter())
+# (the OAuth redirect carries the one-time code, requests-oauthlib logs the PKCE verifier
+# and the token it got): their own loggers redact, whatever handler the application installs.
+guard_library_logs()
 
 
 def event_id_for(block_id: str) -> str:

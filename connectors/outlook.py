@@ -92,7 +92,7 @@ from connectors.base import (
     UserError,
 )
 from connectors.retry import Backoff, retrying
-from connectors.secrets import RedactFilter, TokenStore
+from connectors.secrets import TokenStore, guard_library_logs
 from worker.model import (
     UTC,
     WEEKDAYS,
@@ -116,18 +116,9 @@ from worker.model import (
 logger = logging.getLogger(__name__)
 
 
-def _guard_msal_logs() -> None:
-    """msal masks tokens in its debug log but not the device code: redact at the source
-    (a logger's filter does not reach its children, so each msal logger gets one)."""
-    guard = RedactFilter()
-    for name in list(logging.root.manager.loggerDict):
-        if name == "msal" or name.startswith("msal."):
-            msal_logger = logging.getLogger(name)
-            if not any(isinstance(f, RedactFilter) for f in msal_logger.filters):
-                msal_logger.addFilter(guard)
-
-
-_guard_msal_logs()
+# msal masks tokens in its debug log but not the device code: redact at the source (each
+# msal logger, as a logger's filter does not reach its children).
+guard_library_logs()
 
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
 LOGIN = "https://login.microsoftonline.com"

@@ -17,12 +17,14 @@ import logging
 import os
 import smtplib
 import ssl
+import tempfile
 import threading
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
 from connectors.base import PermanentError, TransientError, UserError
+from connectors.secrets import private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +45,16 @@ class MaildirTransport:
         return self.folder / "new" / f"{digest}.steadyhand.eml"
 
     def send(self, message: EmailMessage) -> str:
+        private_dir(self.folder, ours=True)  # messages hold personal data: 0700 folders
         for sub in ("tmp", "new", "cur"):
-            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder / sub, ours=True)
         target = self.path_for(message)
         delivered = [target, *(self.folder / "cur").glob(f"{target.stem}*")]
         if any(p.exists() for p in delivered):
             logger.info("outbox: %s already delivered as %s", message["Message-ID"], target.name)
             return str(target)
-        tmp = self.folder / "tmp" / f"{target.name}.{os.getpid()}"
-        with open(tmp, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(dir=self.folder / "tmp", prefix=f"{target.name}.")  # 0600
+        with os.fdopen(fd, "wb") as fh:
             fh.write(message.as_bytes(policy=SMTP))
             fh.flush()
             os.fsync(fh.fileno())

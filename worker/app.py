@@ -11,6 +11,7 @@ from pathlib import Path
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 
 from connectors.base import ConfigError, MissingExtra, Problem
+from connectors.secrets import private_file
 from worker.config import Settings
 
 
@@ -23,7 +24,7 @@ def build_huey(settings: Settings, immediate: bool = False) -> Huey:
         huey = MemoryHuey(name, results=False, utc=True, immediate=True)
     elif url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 in a 0700 folder: task arguments name people
         huey = SqliteHuey(name, filename=str(path), results=False, utc=True)
     elif url.startswith(("redis://", "rediss://")):
         try:

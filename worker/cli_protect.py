@@ -59,9 +59,7 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned:
     for plan in plans:
         p = plan.person
         counts = ", ".join(f"{plan.count(k)} to {k.value}" for k in ChangeKind)
-        out.print(
-            f"[bold]{p.name}[/] <{p.email}> — {plan.ref.kind}: {plan.ref.location} ({counts})"
-        )
+        out.print(f"[bold]{p.name}[/] <{p.email}> — {plan.ref.kind}: {plan.ref.shown} ({counts})")
         for change in plan.changes:
             b = change.block
             slot = _slot(b.start, b.end, p)
@@ -185,7 +183,7 @@ def apply_all(
         if p.read_only and p.changes:
             refused.append(
                 Problem(
-                    f"{p.person.email}'s calendar ({p.ref.kind}: {p.ref.location}) is read-only",
+                    f"{p.person.email}'s calendar ({p.ref.kind}: {p.ref.shown}) is read-only",
                     "steadyhand cannot write blocks to an iCalendar feed; use a vdir, Google or "
                     "Outlook calendar for protected blocks",
                 )

@@ -25,7 +25,6 @@ from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -42,7 +41,15 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from connectors.base import AccountSpec, ConfigError, Problem
-from worker.model import WEEKDAYS, CalendarRef, Person, SyncLimits, Team, WorkingHours
+from worker.model import (
+    WEEKDAYS,
+    CalendarRef,
+    Person,
+    SyncLimits,
+    Team,
+    WorkingHours,
+    redact_location,
+)
 
 ENV_VAR = "STEADYHAND_CONFIG"
 DEFAULT_NAME = "steadyhand.yaml"
@@ -539,11 +546,10 @@ class Settings(_Section):
         tz = settings.timezone or self.timezone
         if cal.ics is not None:
             if re.match(r"(https?|webcal)://", cal.ics, re.IGNORECASE):
-                # the key is logged and shown: never the feed's secret query or password
+                # the key is stored, logged and shown: the feed's address without its
+                # secrets (redact_location) or query, told apart by a hash of the whole
                 digest = hashlib.sha256(cal.ics.encode()).hexdigest()[:8]
-                shown = urlsplit(cal.ics)
-                host = f"{shown.hostname}{f':{shown.port}' if shown.port else ''}"
-                key = f"{email}:ics:{shown.scheme}://{host}{shown.path}#{digest}"
+                key = f"{email}:ics:{redact_location(cal.ics).partition('?')[0]}#{digest}"
                 return CalendarRef(key, email, "ics", cal.ics, tz)
             return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", str(self.path(cal.ics)), tz)
         if cal.vdir is not None:

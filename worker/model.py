@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 UTC = ZoneInfo("UTC")
@@ -242,25 +242,40 @@ class CalendarRef:
         return redact_location(self.location)
 
 
+#: A path segment that looks like a secret: ``private-…``/``secret-…``/``token-…``
+#: (Google's secret address), a long token (base64url, a UUID, hex) or a mixed
+#: letters-and-digits run of 16+ (Nextcloud's public links). Names and ``.ics`` files stay.
+_SECRET_PREFIX = re.compile(r"(?i)^(?:private|secret|token|key)[-_]")
 _SECRET_SEGMENT = re.compile(
-    r"^(?:private|secret|token|key)[-_].+|^[A-Za-z0-9_-]{24,}$|^[0-9a-fA-F]{16,}$"
+    r"(?i)^(?:private|secret|token|key)[-_].+"
+    r"|^[A-Za-z0-9_~+=-]{24,}$"
+    r"|^[0-9a-fA-F]{16,}$"
+    r"|^(?=[A-Za-z]*[0-9])(?=[0-9]*[A-Za-z])[A-Za-z0-9]{16,}$"
 )
+_URL = re.compile(r"(?i)^[a-z][a-z0-9+.-]*://")
 
 
 def redact_location(location: str) -> str:
-    """A file path as it is; a URL without userinfo, with each query value and each path
-    segment that looks like a secret (``private-<hex>``, a long token) replaced by ``…``:
-    ``https://calendar.google.com/calendar/ical/a%40b/private-…/basic.ics``."""
-    if not re.match(r"(?i)(https?|webcal)://", location):
+    """A file path as it is; a URL without userinfo or fragment, with each query value and
+    each path segment that looks like a secret (``private-<hex>``, a long token) replaced
+    by ``…``: ``https://calendar.google.com/calendar/ical/a%40b/private-…/basic.ics``."""
+    if not _URL.match(location):
         return location
     parts = urlsplit(location)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: it is shown as no port rather than echoed
+        port = None
+    if port is not None:
+        host = f"{host}:{port}"
     segments = []
     for segment in parts.path.split("/"):
-        if _SECRET_SEGMENT.match(segment):
-            prefix = re.match(r"^(?:private|secret|token|key)[-_]", segment)
+        plain = unquote(segment)
+        if _SECRET_SEGMENT.match(plain) or _SECRET_SEGMENT.match(segment):
+            prefix = _SECRET_PREFIX.match(plain)
             segments.append(f"{prefix[0]}…" if prefix else "…")
         else:
             segments.append(segment)

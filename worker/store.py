@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import Problem, UserError
+from connectors.secrets import private_file
 from worker.model import (
     UTC,
     Event,
@@ -54,6 +55,7 @@ from worker.model import (
     SyncState,
     TimeRange,
     Transparency,
+    redact_location,
 )
 
 logger = logging.getLogger(__name__)
@@ -230,12 +232,14 @@ class Store:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+            # the file 0600 in a 0700 folder (SQLite gives its -wal and -shm the same mode)
+            private_file(Path(url[len("sqlite:///") :].partition("?")[0]))
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
         self._check_schema()
+        self._redact_feed_keys()
 
     def _check_schema(self) -> None:
         """A store made by another version of steadyhand is refused in one line, before
@@ -247,12 +251,48 @@ class Store:
             if missing:
                 raise UserError(
                     Problem(
-                        f"the store {self.url} was made by another version of steadyhand "
+                        f"the store {self.engine.url.render_as_string()} was made by "
+                        "another version of steadyhand "
                         f"(table {table.name} lacks {', '.join(missing)})",
                         "move the file aside and run again: events are read again from the "
                         "calendars (the ledger of sent emails starts afresh)",
                     )
                 )
+
+    def _redact_feed_keys(self) -> None:
+        """Rename the keys of feeds stored by steadyhand before feed keys were redacted
+        (``…:ics:https://host/…/private-<hex>/basic.ics#<hash>``) to what
+        :meth:`Settings.calendar_ref` makes now (the hash was of the whole address then
+        too), so no secret stays in the store and no calendar is counted twice."""
+        like = sync_state.c.calendar_key.like("%:ics:%://%")
+        with self.engine.begin() as conn:
+            keys = set(conn.execute(select(sync_state.c.calendar_key).where(like)).scalars())
+            renames = {}
+            for key in keys:
+                owner, _, rest = key.partition(":ics:")
+                address, sep, digest = rest.rpartition("#")
+                new = f"{owner}:ics:{redact_location(address).partition('?')[0]}#{digest}"
+                if sep and new != key:
+                    renames[key] = new
+            for old, new in sorted(renames.items()):
+                taken = new in keys or bool(
+                    conn.execute(select(events.c.id).where(events.c.calendar_key == new).limit(1))
+                    .scalars()
+                    .first()
+                )
+                for table in (events, sync_state, blocks):
+                    where = table.c.calendar_key == old
+                    if taken and table is not blocks:  # read again at the next sync
+                        conn.execute(delete(table).where(where))
+                    else:
+                        conn.execute(update(table).where(where).values(calendar_key=new))
+                keys.add(new)
+        if renames:
+            logger.info("store: %d feed keys renamed without their secrets", len(renames))
+            if self.engine.dialect.name == "sqlite":  # no old page keeps the secret either
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.exec_driver_sql("VACUUM")
+                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self.engine.dispose()
