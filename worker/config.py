@@ -274,10 +274,13 @@ def _one_line(value: str) -> str:
     return value
 
 
-def _web_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+def _web_url(
+    value: str,
+    schemes: tuple[str, ...] = ("http", "https"),
+    fix: str = "write it like https://steadyhand.example.com/path",
+) -> str:
     """An http(s) URL with a host, no whitespace or angle brackets, and a valid port."""
     _one_line(value)
-    fix = "write it like https://steadyhand.example.com/unsubscribe"
     if len(value) > 2000:
         raise ValueError("the URL is longer than 2000 characters — shorten it")
     if re.search(r"[\s<>\"]", value):
@@ -298,12 +301,28 @@ def _feed_or_path(value: str) -> str:
     """``ics:``: a file path, or an http/https/webcal feed URL that later parses."""
     _one_line(value)
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
-        _web_url(value, ("http", "https", "webcal"))
+        fix = "write a file path, or a feed URL like https://calendar.example.com/team.ics"
+        _web_url(value, ("http", "https", "webcal"), fix)
     return value
+
+
+def _audience(value: Any) -> Any:
+    """``leaders | everyone | team:NAME | [emails]``: one error for a wrong shape (not one per
+    member of the union). A control character in a list item is said at the item's own line by
+    the text check of the file; an address with one matches nobody anyway."""
+    if isinstance(value, str):
+        return _one_line(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(
+        f"{_shown(value)} is not an audience — write leaders, everyone, team:NAME or a list "
+        "of addresses"
+    )
 
 
 Text = Annotated[str, AfterValidator(_one_line)]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
+Audience = Annotated[str | list[str], BeforeValidator(_audience)]
 Feed = Annotated[str, AfterValidator(_feed_or_path)]
 
 
@@ -479,7 +498,7 @@ class WindowSettings(_Section):
 
 class ProtectRule(_Section):
     rule: Literal["coaching", "recovery", "focus", "lunch"]
-    for_: Text | list[Text] = Field("everyone", alias="for")
+    for_: Audience = Field("everyone", alias="for")
     duration: DayDuration | None = None
     min_duration: DayDuration | None = None
     max_duration: DayDuration | None = None
@@ -561,14 +580,14 @@ class MailSettings(_Section):
 
 
 class ReflectionSettings(_Section):
-    to: Text | list[Text] = "leaders"
+    to: Audience = "leaders"
     at: Clock = time(16, 30)
     days: Days = frozenset(range(5))
     within: SendWindow = timedelta(hours=4)
 
 
 class WeeklySettings(_Section):
-    to: Text | list[Text] = "leaders"
+    to: Audience = "leaders"
     at: str = "fri 10:00"
 
     @field_validator("at")
@@ -1170,7 +1189,9 @@ def _problem_from(error: Mapping[str, Any], locate: _Locator) -> Problem:
         return locate.problem(loc, f"{shown} is not allowed", message[0].lower() + message[1:])
     if kind in _BOUNDS and isinstance(error.get("ctx"), Mapping):
         name, what, fix = _BOUNDS[kind]
-        return locate.problem(loc, f"{shown} {what}", fix.format(error["ctx"].get(name)))
+        bound = error["ctx"].get(name)
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return locate.problem(loc, f"{shown} {what}", fix.format(bound))
     if kind == "finite_number":
         return locate.problem(loc, f"{shown} is not a finite number", "write a number")
     fix = _BUILTIN_FIXES.get(kind, "see config/example.yaml")

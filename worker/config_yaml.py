@@ -60,6 +60,10 @@ _NAN = re.compile(r"\.(?:nan|NaN|NAN)")
 _STR_TAGS = frozenset({"tag:yaml.org,2002:str", "!"})
 _MAP_TAGS = frozenset({"tag:yaml.org,2002:map"})
 _SEQ_TAGS = frozenset({"tag:yaml.org,2002:seq"})
+_TOO_DEEP = (
+    f"nested too deeply (more than {MAX_DEPTH} levels)",
+    "steadyhand's keys nest at most 5 levels: flatten it",
+)
 _NO_ALIASES = "anchors and aliases are not supported in steadyhand.yaml"
 
 
@@ -129,6 +133,8 @@ def read(data: bytes, file: str) -> tuple[Any, Problem | None]:
         mark = exc.problem_mark or exc.context_mark
         what = f"YAML syntax error: {exc.problem or exc.context}"
         fix = "fix the indentation or quoting on that line"
+        if "nesting depth" in what:  # libyaml's own limit, met before ours in flow style
+            what, fix = _TOO_DEEP
         return None, Problem(what, fix, file, mark.line + 1 if mark else None)
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)
@@ -164,11 +170,7 @@ def _build(text: str) -> Any:
             if stack and isinstance(stack[-1], YamlMap) and keys[-1] is _NO_KEY:
                 raise _Refused(line, "a key must be plain text", "write the key as a word")
             if len(stack) >= MAX_DEPTH:
-                raise _Refused(
-                    line,
-                    f"nested too deeply (more than {MAX_DEPTH} levels)",
-                    "steadyhand's keys nest at most 5 levels: flatten it",
-                )
+                raise _Refused(line, *_TOO_DEEP)
             allowed = _MAP_TAGS if isinstance(event, MappingStartEvent) else _SEQ_TAGS
             if event.tag is not None and event.tag not in allowed:
                 raise _Refused(line, f"YAML tags ({event.tag}) are not supported", "remove it")
