@@ -3,6 +3,7 @@ first, in one line per problem with FILE:LINE: key: what — fix, and never hang
 
 from __future__ import annotations
 
+import os
 import string
 import time
 from datetime import timedelta
@@ -444,6 +445,37 @@ def test_any_failure_inside_the_template_check_is_one_problem(
     settings = config.load(write(tmp_path / "c.yaml", "timezone: UTC\n"))
     (problem,) = config.template_problems(settings)
     assert problem.what == "the templates cannot be compiled (MemoryError)"
+
+
+def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = config.load(write(tmp_path / "c.yaml", "timezone: UTC\n"))
+
+    def hog(folder: Path | None) -> list[Problem]:
+        block = bytearray(8 * 1024**3)  # past the child's memory bound: MemoryError there
+        return [Problem(str(len(block)))]
+
+    monkeypatch.setattr(config, "_compile_templates", hog)
+    (problem,) = config.template_problems(settings, memory=256 * 1024**2)
+    assert problem.what == "the templates cannot be compiled (MemoryError)"
+
+    def hang(folder: Path | None) -> list[Problem]:
+        time.sleep(30)  # a compile that never ends; the parent must not wait for it
+        return []
+
+    monkeypatch.setattr(config, "_compile_templates", hang)
+    started = time.perf_counter()
+    (problem,) = config.template_problems(settings, seconds=0.5)
+    assert problem.what == "the templates cannot be compiled (took longer than 0.5 s)"
+    assert time.perf_counter() - started < 5
+
+    def crash(folder: Path | None) -> list[Problem]:
+        os._exit(9)
+
+    monkeypatch.setattr(config, "_compile_templates", crash)
+    (problem,) = config.template_problems(settings)
+    assert problem.what == "the templates cannot be compiled (ran out of memory or crashed)"
 
 
 def test_unsubscribe_url_without_a_secret_key_is_a_warning_and_exit_0(
