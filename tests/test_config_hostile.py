@@ -162,6 +162,22 @@ def test_a_person_with_a_good_name_still_loads(tmp_path: Path) -> None:
     assert ana.name == "Ana Lima"
 
 
+def test_a_time_zone_that_is_a_folder_of_zones_is_one_line(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "timezone: America\n") == [
+        "1: timezone: unknown time zone 'America' — did you mean 'America/Nuuk'?"
+    ]
+
+
+def test_a_store_or_queue_run_could_not_open_fails_config_check(tmp_path: Path) -> None:
+    assert problems_of(tmp_path, "store: nonsense\nqueue: amqp://mq.example.com\n") == [
+        "1: store: 'nonsense' is not supported — write sqlite:///var/steadyhand.db or "
+        "postgresql://user@host/db (it starts with sqlite:/// or postgresql:// or "
+        "postgresql+psycopg://)",
+        "2: queue: 'amqp://mq.example.com' is not supported — write sqlite:///var/queue.db or "
+        "redis://host:6379/0 (it starts with sqlite:/// or redis:// or rediss://)",
+    ]
+
+
 # -- durations and numbers ------------------------------------------------------------
 
 

@@ -212,14 +212,21 @@ def parse_working_hours(value: Any) -> WorkingHours:
     return hours
 
 
+@functools.cache
+def _zone_names() -> list[str]:
+    return sorted(available_timezones())
+
+
 def check_timezone(value: Any) -> str:
-    name = str(value)
+    name = str(value) if isinstance(value, str) else _shown(value)
     try:
+        if len(name) > 100:
+            raise ValueError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(name, sorted(available_timezones()), 1)
-        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name like Europe/Berlin"
-        raise ValueError(f"unknown time zone {name!r} — {hint}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder
+        close = _close(name, _zone_names()) if len(name) <= 100 else None
+        hint = f"did you mean {close!r}?" if close else "use an IANA name like Europe/Berlin"
+        raise ValueError(f"unknown time zone {_shown(name)} — {hint}") from None
     return name
 
 
@@ -323,7 +330,45 @@ def _audience(value: Any) -> Any:
     )
 
 
+def _url_of(*prefixes: str, example: str) -> Callable[[str], str]:
+    """A store or queue URL: one of ``prefixes`` (what ``run`` can open), one line."""
+
+    def check(value: str) -> str:
+        _one_line(value)
+        if not value.startswith(prefixes):
+            raise ValueError(
+                f"{_shown(value)} is not supported — write {example} (it starts with "
+                + " or ".join(prefixes)
+                + ")"
+            )
+        return value
+
+    return check
+
+
 Text = Annotated[str, AfterValidator(_one_line)]
+StoreUrl = Annotated[
+    str,
+    AfterValidator(
+        _url_of(
+            "sqlite:///",
+            "postgresql://",
+            "postgresql+psycopg://",
+            example="sqlite:///var/steadyhand.db or postgresql://user@host/db",
+        )
+    ),
+]
+QueueUrl = Annotated[
+    str,
+    AfterValidator(
+        _url_of(
+            "sqlite:///",
+            "redis://",
+            "rediss://",
+            example="sqlite:///var/queue.db or redis://host:6379/0",
+        )
+    ),
+]
 WebUrl = Annotated[str, AfterValidator(_web_url)]
 Audience = Annotated[str | list[str], BeforeValidator(_audience)]
 Feed = Annotated[str, AfterValidator(_feed_or_path)]
@@ -643,8 +688,8 @@ class Settings(_Section):
     source: Path | None = Field(None, exclude=True)
     base_dir: Path = Field(Path("."), exclude=True)
     timezone: TimeZone = "UTC"
-    store: str = "sqlite:///var/steadyhand.db"
-    queue: str = "sqlite:///var/queue.db"
+    store: StoreUrl = "sqlite:///var/steadyhand.db"
+    queue: QueueUrl = "sqlite:///var/queue.db"
     working_hours: Hours = Field(
         default_factory=lambda: parse_working_hours({"mon-fri": "09:00-17:00"})
     )
