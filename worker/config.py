@@ -260,9 +260,8 @@ TimeZone = Annotated[str, BeforeValidator(check_timezone)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
 
 
-#: What may not appear in any value: C0 and C1 control characters (tab and line breaks
-#: too: every value is one line), and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: What may not appear in any value (the reader flags a tree that has one): see config_yaml.
+_CONTROL = config_yaml.CONTROL
 
 
 def _control_message(value: str) -> str | None:
@@ -1155,7 +1154,9 @@ def _texts(
 
 def _text_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
     """A control character (CR/LF too) in any key or text value: one line each."""
-    problems = []
+    problems: list[Problem] = []
+    if not tree.controls:  # the reader saw none: skip the walk
+        return problems
     for loc, text in _texts(tree):
         message = _control_message(text)
         if message:

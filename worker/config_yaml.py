@@ -26,13 +26,12 @@ from typing import Any
 import yaml
 from yaml.events import (
     AliasEvent,
-    CollectionStartEvent,
     DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
-    NodeEvent,
     ScalarEvent,
     SequenceEndEvent,
+    SequenceStartEvent,
 )
 
 from connectors.base import Problem
@@ -48,6 +47,12 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: What YAML (and libyaml) allow in a document, less nothing: the same set as libyaml.
 _DISALLOWED = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: What may not appear in any value once read: C0 and C1 control characters (tab and line
+#: breaks too: every value is one line), and the Unicode line and paragraph separators.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ODD_SPACE = re.compile("[\t\x85\u2028\u2029]")
+_ESCAPING = frozenset({'"', "|", ">"})
+_MAYBE_NOT_TEXT = frozenset("0123456789+-.~nNtTfF")
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False}
 _BOOL["FALSE"] = False
@@ -70,12 +75,14 @@ _NO_ALIASES = "anchors and aliases are not supported in steadyhand.yaml"
 class YamlMap(dict[str, Any]):
     """A mapping read from the file; ``lines[key]`` is the 1-based line of ``key``."""
 
-    __slots__ = ("line", "lines")
+    __slots__ = ("controls", "line", "lines")
 
     def __init__(self, line: int) -> None:
         super().__init__()
         self.line = line
         self.lines: dict[str, int] = {}
+        #: (on the root) some key or text value holds a control character
+        self.controls = False
 
 
 class YamlSeq(list[Any]):
@@ -143,56 +150,65 @@ def read(data: bytes, file: str) -> tuple[Any, Problem | None]:
 
 
 def _build(text: str) -> Any:
+    """The tree, from the event stream (one pass, dispatching on the event's type)."""
     root: Any = None
     #: open collections, and per mapping the key waiting for its value
     stack: list[YamlMap | YamlSeq] = []
     keys: list[Any] = []
     documents = 0
+    #: only these scalars can hold a control character once read (escapes, line breaks kept);
+    #: any scalar may when the text has a tab or a Unicode line break in it
+    odd = _ODD_SPACE.search(text) is not None
+    controls = False
+    event: Any  # dispatched on its exact type below, faster than isinstance chains
     for event in yaml.parse(text, Loader=_Loader):
-        line: int | None = event.start_mark.line + 1 if event.start_mark else None
-        if isinstance(event, DocumentStartEvent):
+        kind = type(event)
+        line: int = event.start_mark.line + 1 if event.start_mark else 0
+        if kind is ScalarEvent:
+            if event.anchor is not None:
+                raise _Refused(line, _NO_ALIASES, "write the values out")
+            if not controls and (odd or event.style in _ESCAPING) and CONTROL.search(event.value):
+                controls = True
+            if stack and keys[-1] is _NO_KEY and type(stack[-1]) is YamlMap:
+                _key(stack[-1], keys, event, line)
+                continue
+            value: Any = _scalar(event, line)
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            value = stack.pop()
+            keys.pop()
+            line = value.line
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            if event.anchor is not None:
+                raise _Refused(line, _NO_ALIASES, "write the values out")
+            if stack and keys[-1] is _NO_KEY and type(stack[-1]) is YamlMap:
+                raise _Refused(line, "a key must be plain text", "write the key as a word")
+            if len(stack) >= MAX_DEPTH:
+                raise _Refused(line, *_TOO_DEEP)
+            mapping = kind is MappingStartEvent
+            if event.tag is not None and event.tag not in (_MAP_TAGS if mapping else _SEQ_TAGS):
+                raise _Refused(line, f"YAML tags ({event.tag}) are not supported", "remove it")
+            stack.append(YamlMap(line) if mapping else YamlSeq(line))
+            keys.append(_NO_KEY)
+            continue
+        elif kind is AliasEvent:
+            raise _Refused(line, _NO_ALIASES, "write the values out")
+        elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1:
                 raise _Refused(line, "a second YAML document", "keep one document in the file")
             continue
-        if isinstance(event, AliasEvent):
-            raise _Refused(line, _NO_ALIASES, "write the values out")
-        if not isinstance(event, (NodeEvent, MappingEndEvent, SequenceEndEvent)):
-            continue
-        if isinstance(event, NodeEvent) and event.anchor is not None:
-            raise _Refused(line, _NO_ALIASES, "write the values out")
-        if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-            done = stack.pop()
-            keys.pop()
-            value: Any = done
-            line = done.line
-        elif isinstance(event, CollectionStartEvent):
-            if stack and isinstance(stack[-1], YamlMap) and keys[-1] is _NO_KEY:
-                raise _Refused(line, "a key must be plain text", "write the key as a word")
-            if len(stack) >= MAX_DEPTH:
-                raise _Refused(line, *_TOO_DEEP)
-            allowed = _MAP_TAGS if isinstance(event, MappingStartEvent) else _SEQ_TAGS
-            if event.tag is not None and event.tag not in allowed:
-                raise _Refused(line, f"YAML tags ({event.tag}) are not supported", "remove it")
-            stack.append(
-                YamlMap(line or 0) if isinstance(event, MappingStartEvent) else YamlSeq(line or 0)
-            )
-            keys.append(_NO_KEY)
-            continue
         else:
-            assert isinstance(event, ScalarEvent)
-            if stack and isinstance(stack[-1], YamlMap) and keys[-1] is _NO_KEY:
-                _key(stack[-1], keys, event, line or 0)
-                continue
-            value = _scalar(event, line)
+            continue
         if not stack:
             root = value
-        elif isinstance(stack[-1], YamlSeq):
+        elif type(stack[-1]) is YamlSeq:
             stack[-1].append(value)
-            stack[-1].lines.append(line or 0)
+            stack[-1].lines.append(line)
         else:
             stack[-1][keys[-1]] = value
             keys[-1] = _NO_KEY
+    if isinstance(root, YamlMap):
+        root.controls = controls
     return root
 
 
@@ -218,6 +234,8 @@ def _scalar(event: ScalarEvent, line: int | None) -> Any:
         raise _Refused(line, f"YAML tags ({event.tag}) are not supported", "remove it")
     if event.style or event.tag is not None:
         return value  # quoted or a block scalar, or !!str (plain: None, or "" from libyaml)
+    if value and value[0] not in _MAYBE_NOT_TEXT:
+        return value  # the common case: no number, null or boolean starts like this
     if value in _NULL:
         return None
     if value in _BOOL:
