@@ -425,6 +425,28 @@ def test_many_unknown_members_are_listed_quickly_with_a_bounded_number_of_hints(
     assert found[0].fix == "did you mean p2@example.com?"
 
 
+def test_a_file_with_too_many_values_is_refused_where_it_passes_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config_yaml, "MAX_NODES", 100)
+    text = "people:\n" + "".join(f"  - email: p{i}@example.com\n" for i in range(60))
+    assert problems_of(tmp_path, text) == [
+        "34: the file holds more than 100 keys and values — steadyhand reads at most that many "
+        "(about 130,000 people with a name each): trim it"
+    ]
+
+
+def test_a_million_bad_items_list_the_first_problems_and_count_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "MAX_PROBLEMS", 10)
+    path = write(tmp_path / "steadyhand.yaml", "people: [" + "a, " * 50 + "]\nbad: 1\n")
+    found = config.check(path)
+    assert [p.path for p in found[:10]] == [f"people[{i}]" for i in range(10)]
+    assert found[10].what == "41 more problems not listed"
+    assert len(found) == 11
+
+
 def test_a_typo_in_a_small_team_still_gets_its_hint(tmp_path: Path) -> None:
     text = PERSON + "teams:\n  - name: T\n    leader: ana@exmple.com\n"
     assert problems_of(tmp_path, text) == [
@@ -593,6 +615,7 @@ def assert_answers(path: Path) -> None:
     for problem in found:
         assert "\n" not in str(problem) and "\r" not in str(problem)
         assert problem.file == str(path)
+        assert problem.line is not None or not problem.path  # a key's problem has its line
     assert took < 5
 
 

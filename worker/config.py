@@ -938,17 +938,26 @@ def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem
         + _reference_problems(tree, locate)
     )
     settings = None
+    unlisted = 0
     try:
         settings = Settings.model_validate(
             {**_plain(tree), "source": path, "base_dir": path.parent.resolve()}
         )
     except ValidationError as exc:
-        problems += [_problem_from(error, locate) for error in exc.errors()]
+        count = exc.error_count()
+        if count > MAX_PROBLEMS:  # errors() of a million costs seconds: list the first ones,
+            try:  # from the same data with each list and mapping cut to its first items
+                Settings.model_validate({**_plain(tree, MAX_PROBLEMS), "source": path})
+            except ValidationError as first:
+                exc = first
+        errors = exc.errors(include_url=False)[:MAX_PROBLEMS]
+        unlisted = max(0, count - len(errors))
+        problems += [_problem_from(error, locate) for error in errors]
     secret_paths = {p.path for p in problems if "secret" in p.what}
     problems = [p for p in problems if not (p.path in secret_paths and "unknown key" in p.what)]
     problems = sorted(set(problems), key=lambda p: (p.line or 0, p.path, p.what))
-    if len(problems) > MAX_PROBLEMS:
-        more = len(problems) - MAX_PROBLEMS
+    if len(problems) > MAX_PROBLEMS or unlisted:
+        more = max(0, len(problems) - MAX_PROBLEMS) + unlisted
         cut = Problem(f"{more} more problems not listed", "fix these and check again", shown)
         problems = [*problems[:MAX_PROBLEMS], cut]
     return (settings if not problems else None), problems, _warnings(tree, locate)
@@ -1087,11 +1096,12 @@ def _compile_child(folder: Path | None, memory: int, send: Connection) -> None:
         send.close()
 
 
-def _plain(node: Any) -> Any:
+def _plain(node: Any, cut: int | None = None) -> Any:
+    """Plain dicts and lists for pydantic; with ``cut``, only the first ``cut`` items of each."""
     if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
+        return {k: _plain(v, cut) for k, v in itertools.islice(node.items(), cut)}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, cut) for v in itertools.islice(node, cut)]
     return node
 
 

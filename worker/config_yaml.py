@@ -40,6 +40,9 @@ from connectors.base import Problem
 MAX_BYTES = 16 * 1024**2
 #: The deepest nesting of mappings and lists (steadyhand's own keys go 5 deep).
 MAX_DEPTH = 32
+#: The most keys and values (scalars and collections) read: 100,000 people with a name,
+#: a team of all of them and two audiences are about 725,000.
+MAX_NODES = 1_000_000
 #: Integers longer than this many digits are refused (Python refuses 4,300 anyway).
 MAX_DIGITS = 1000
 
@@ -160,10 +163,20 @@ def _build(text: str) -> Any:
     #: any scalar may when the text has a tab or a Unicode line break in it
     odd = _ODD_SPACE.search(text) is not None
     controls = False
+    nodes = 0
     event: Any  # dispatched on its exact type below, faster than isinstance chains
     for event in yaml.parse(text, Loader=_Loader):
         kind = type(event)
         line: int = event.start_mark.line + 1 if event.start_mark else 0
+        if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _Refused(
+                    line,
+                    f"the file holds more than {MAX_NODES:,} keys and values",
+                    "steadyhand reads at most that many (about 130,000 people with a "
+                    "name each): trim it",
+                )
         if kind is ScalarEvent:
             if event.anchor is not None:
                 raise _Refused(line, _NO_ALIASES, "write the values out")
