@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -402,6 +403,9 @@ def many_people(n: int, typo_every: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.skipif(
+    not yaml.__with_libyaml__, reason="PyYAML without libyaml: the pure-Python parser is slower"
+)
 def test_100000_people_with_a_team_and_audiences_check_in_under_10_seconds(
     tmp_path: Path,
 ) -> None:
