@@ -475,6 +475,17 @@ def test_a_template_that_breaks_the_compiler_is_one_problem_not_a_crash(
     ]
 
 
+def test_a_templates_folder_name_too_long_for_the_file_system_is_one_problem(
+    run_cli, project: Path
+) -> None:
+    write(project / "steadyhand.yaml", f"mail: {{templates: {'t' * 5000}}}\n")
+    result = run_cli("config", "check")
+    assert result.code == 2
+    (line,) = err_lines(result, project)
+    assert line.startswith("error: steadyhand.yaml: mail.templates: templates folder ")
+    assert line.endswith("does not exist — create it or fix the path")
+
+
 def test_any_failure_inside_the_template_check_is_one_problem(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

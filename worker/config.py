@@ -1011,7 +1011,11 @@ def template_problems(
     time) is one problem too, never a crash or a hang."""
     source = str(settings.source) if settings.source else None
     folder = settings.path(settings.mail.templates) if settings.mail.templates else None
-    if folder is not None and not folder.is_dir():
+    try:
+        missing = folder is not None and not folder.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system
+        missing = True
+    if folder is not None and missing:
         return [
             Problem(
                 f"templates folder {folder} does not exist",
