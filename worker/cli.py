@@ -24,7 +24,7 @@ from rich.table import Table
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
 from worker import config as config_mod
-from worker import emails, mail, report, services
+from worker import emails, report, services
 from worker.cli_common import (
     ConfigOpt,
     NowOpt,
@@ -77,23 +77,15 @@ def _short(location: str) -> str:
 
 @config_app.command("check")
 def config_check(config: ConfigOpt = None) -> None:
-    """Report every problem in the config as FILE:LINE: key: what — fix; exit 2 if any."""
+    """Report every problem in the config as FILE:LINE: key: what — fix; exit 2 if any.
+    Warnings (what works, but not as one may think) are printed too and keep exit 0."""
     path = config_mod.find(config)
-    problems = config_mod.check(path)
-    if problems:
+    settings, problems, warnings = config_mod.inspect(path)
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    if problems or settings is None:
         raise ConfigError(problems)
-    settings = config_mod.load(path)
-    templates = settings.path(settings.mail.templates) if settings.mail.templates else None
-    if templates is not None and not templates.is_dir():
-        raise ConfigError(
-            Problem(
-                f"templates folder {templates} does not exist",
-                "create it or fix the path",
-                str(path),
-                path="mail.templates",
-            )
-        )
-    problems = mail.check_templates(mail.environment(templates))
+    problems = config_mod.template_problems(settings)
     if problems:
         raise ConfigError(problems)
     out.print(

@@ -14,33 +14,41 @@ builds (:meth:`Settings.persons`, :meth:`Settings.calendar_ref`); nobody threads
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import itertools
+import logging
+import multiprocessing
 import os
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import time, timedelta
 from functools import cached_property
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
-from connectors.base import AccountSpec, ConfigError, Problem
+from connectors.base import AccountSpec, ConfigError, Problem, UserError
+from worker import config_yaml
+from worker.config_yaml import YamlMap, YamlSeq
 from worker.model import (
     WEEKDAYS,
     CalendarRef,
@@ -51,7 +59,11 @@ from worker.model import (
     redact_location,
 )
 
+logger = logging.getLogger(__name__)
+
 ENV_VAR = "STEADYHAND_CONFIG"
+#: The key that signs one-click unsubscribe links (and encrypts tokens: connectors.secrets).
+SECRET_KEY_ENV = "STEADYHAND_SECRET_KEY"
 DEFAULT_NAME = "steadyhand.yaml"
 SECRET_KEYS = frozenset(
     {"password", "secret", "client_secret", "token", "access_token", "refresh_token", "api_key"}
@@ -59,24 +71,87 @@ SECRET_KEYS = frozenset(
 
 # -- scalar parsers: each raises ValueError("what — how to fix") ------------------------
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+#: One ``NUMBER UNIT`` part of a duration; a whole duration is one or more of them in
+#: the order w, d, h, m, s. No two quantifiers can match the same text, so matching is linear.
+_DURATION_PART = re.compile(r"(\d+)\s*([wdhms])\s*")
+_DURATION_WHOLE = re.compile(r"(?:\d+\s*[wdhms]\s*)+")
+_UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+#: No duration anywhere may be longer than this (a timedelta overflows far beyond it).
+MAX_ANY_DURATION = timedelta(weeks=520)
 
 
-def parse_duration(value: Any) -> timedelta:
+def _said(span: timedelta, weeks: bool) -> str:
+    """``timedelta(weeks=260)`` -> ``260w``; ``timedelta(hours=25)`` -> ``1d1h``."""
+    seconds = int(span.total_seconds())
+    if weeks and seconds and seconds % _UNIT_SECONDS["w"] == 0:
+        return f"{seconds // _UNIT_SECONDS['w']}w"
+    out = ""
+    for unit in "dhms":
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        out += f"{count}{unit}" if count else ""
+    return out or "0m"
+
+
+def parse_duration(
+    value: Any,
+    *,
+    weeks: bool = False,
+    most: timedelta = MAX_ANY_DURATION,
+    least: timedelta = timedelta(0),
+    most_said: str = "",
+) -> timedelta:
+    """``45m``, ``2h``, ``1h30m``, ``1d`` (and ``4w`` where ``weeks``) -> a timedelta within
+    ``least``..``most``; else ValueError("what — fix"). Never OverflowError, whatever the digits."""
     if isinstance(value, timedelta):
-        return value
-    text = str(value).strip()
-    match = _DURATION.match(text) if isinstance(value, str) else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"{value!r} is not a duration — write it like 45m, 2h, 1h30m or 4w")
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(days=d, hours=h, minutes=m, seconds=s)
+        span = value
+    else:
+        text = value.strip() if isinstance(value, str) else ""
+        form = "45m, 2h, 1h30m or 4w" if weeks else "45m, 2h, 1h30m or 1d"
+        if not _DURATION_WHOLE.fullmatch(text):
+            raise ValueError(f"{_shown(value)} is not a duration — write it like {form}")
+        parts = _DURATION_PART.findall(text)
+        units = [unit for _, unit in parts]
+        order = [u for u in "wdhms" if u in units]
+        if units != order or ("w" in units and not weeks):
+            raise ValueError(f"{_shown(value)} is not a duration — write it like {form}")
+        most_text = most_said or _said(most, weeks)
+        if any(len(digits.lstrip("0")) > 15 for digits, _ in parts):
+            raise ValueError(f"{_shown(value)} is too long — the most is {most_text}")
+        seconds = sum(int(digits) * _UNIT_SECONDS[unit] for digits, unit in parts)
+        if seconds > most.total_seconds():
+            raise ValueError(f"{_shown(value)} is too long — the most is {most_text}")
+        span = timedelta(seconds=seconds)
+    if span > most:
+        raise ValueError(
+            f"{_shown(value)} is too long — the most is {most_said or _said(most, weeks)}"
+        )
+    if span < least:
+        raise ValueError(f"{_shown(value)} is too short — the least is {_said(least, weeks)}")
+    return span
 
 
 def _parse_weeks(value: Any) -> timedelta:
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*w\s*", value):
-        return timedelta(weeks=int(value.strip()[:-1]))
-    return parse_duration(value)
+    return parse_duration(value, weeks=True)
+
+
+def _duration(
+    most: timedelta, least: timedelta = timedelta(0), weeks: bool = False, said: str = ""
+) -> Callable[[Any], timedelta]:
+    """A pydantic before-validator reading a duration between ``least`` and ``most``."""
+
+    def parse(value: Any) -> timedelta:
+        return parse_duration(value, weeks=weeks, most=most, least=least, most_said=said)
+
+    return parse
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages (never raises)."""
+    try:
+        text = repr(value)
+    except Exception:  # an int too long for str(), an object whose repr fails
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_clock(value: Any) -> time:
@@ -145,14 +220,21 @@ def parse_working_hours(value: Any) -> WorkingHours:
     return hours
 
 
+@functools.cache
+def _zone_names() -> list[str]:
+    return sorted(available_timezones())
+
+
 def check_timezone(value: Any) -> str:
-    name = str(value)
+    name = str(value) if isinstance(value, str) else _shown(value)
     try:
+        if len(name) > 100:
+            raise ValueError(name)
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(name, sorted(available_timezones()), 1)
-        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name like Europe/Berlin"
-        raise ValueError(f"unknown time zone {name!r} — {hint}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder
+        close = _close(name, _zone_names()) if len(name) <= 100 else None
+        hint = f"did you mean {close!r}?" if close else "use an IANA name like Europe/Berlin"
+        raise ValueError(f"unknown time zone {_shown(name)} — {hint}") from None
     return name
 
 
@@ -165,13 +247,138 @@ def check_env_name(value: Any) -> str:
     return str(value)
 
 
+DAY, WEEK = timedelta(days=1), timedelta(weeks=1)
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-LongDuration = Annotated[timedelta, BeforeValidator(_parse_weeks)]
+#: sync.past / sync.future: at most 5 years
+LongDuration = Annotated[
+    timedelta, BeforeValidator(_duration(260 * WEEK, weeks=True, said="260w (5 years)"))
+]
+#: how often calendars are read: 1m to 1d
+SyncEvery = Annotated[timedelta, BeforeValidator(_duration(DAY, timedelta(minutes=1)))]
+#: a block, a gap, a chain, a send window: at most a day
+DayDuration = Annotated[timedelta, BeforeValidator(_duration(DAY))]
+#: a send window that must be open at all: 1m to 1d
+SendWindow = Annotated[timedelta, BeforeValidator(_duration(DAY, timedelta(minutes=1)))]
+#: a wait or a look ahead: at most a week (7d)
+WeekDuration = Annotated[timedelta, BeforeValidator(_duration(WEEK, said="7d"))]
 Clock = Annotated[time, BeforeValidator(parse_clock)]
 Days = Annotated[frozenset[int], BeforeValidator(parse_days)]
 Hours = Annotated[WorkingHours, BeforeValidator(parse_working_hours)]
 TimeZone = Annotated[str, BeforeValidator(check_timezone)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
+
+
+#: What may not appear in any value (the reader flags a tree that has one): see config_yaml.
+_CONTROL = config_yaml.CONTROL
+
+
+def _control_message(value: str) -> str | None:
+    """What is wrong with ``value`` if it holds a control character, as "what — fix"."""
+    bad = _CONTROL.search(value)
+    if bad is None:
+        return None
+    what = "a line break" if bad[0] in "\r\n\x85\u2028\u2029" else f"U+{ord(bad[0]):04X}"
+    return (
+        f"contains {what} — remove it: a value is one line of text without control "
+        "characters (in an email header a line break would start a new header)"
+    )
+
+
+def _one_line(value: str) -> str:
+    message = _control_message(value)
+    if message:
+        raise ValueError(message)
+    return value
+
+
+def _web_url(
+    value: str,
+    schemes: tuple[str, ...] = ("http", "https"),
+    fix: str = "write it like https://steadyhand.example.com/path",
+) -> str:
+    """An http(s) URL with a host, no whitespace or angle brackets, and a valid port."""
+    _one_line(value)
+    if len(value) > 2000:
+        raise ValueError("the URL is longer than 2000 characters — shorten it")
+    if re.search(r"[\s<>\"]", value):
+        raise ValueError(f"{_shown(value)} has a space, a quote or an angle bracket — {fix}")
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ValueError(f"{_shown(value)} is not a valid URL — {fix}") from None
+    if parts.scheme.lower() not in schemes:
+        raise ValueError(f"{_shown(value)} is not an {'/'.join(schemes)} URL — {fix}")
+    if not host:
+        raise ValueError(f"{_shown(value)} has no host name — {fix}")
+    return value
+
+
+def _feed_or_path(value: str) -> str:
+    """``ics:``: a file path, or an http/https/webcal feed URL that later parses."""
+    _one_line(value)
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
+        fix = "write a file path, or a feed URL like https://calendar.example.com/team.ics"
+        _web_url(value, ("http", "https", "webcal"), fix)
+    return value
+
+
+def _audience(value: Any) -> Any:
+    """``leaders | everyone | team:NAME | [emails]``: one error for a wrong shape (not one per
+    member of the union). A control character in a list item is said at the item's own line by
+    the text check of the file; an address with one matches nobody anyway."""
+    if isinstance(value, str):
+        return _one_line(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError(
+        f"{_shown(value)} is not an audience — write leaders, everyone, team:NAME or a list "
+        "of addresses"
+    )
+
+
+def _url_of(*prefixes: str, example: str) -> Callable[[str], str]:
+    """A store or queue URL: one of ``prefixes`` (what ``run`` can open), one line."""
+
+    def check(value: str) -> str:
+        _one_line(value)
+        if not value.startswith(prefixes):
+            raise ValueError(
+                f"{_shown(value)} is not supported — write {example} (it starts with "
+                + " or ".join(prefixes)
+                + ")"
+            )
+        return value
+
+    return check
+
+
+Text = Annotated[str, AfterValidator(_one_line)]
+StoreUrl = Annotated[
+    str,
+    AfterValidator(
+        _url_of(
+            "sqlite:///",
+            "postgresql://",
+            "postgresql+psycopg://",
+            example="sqlite:///var/steadyhand.db or postgresql://user@host/db",
+        )
+    ),
+]
+QueueUrl = Annotated[
+    str,
+    AfterValidator(
+        _url_of(
+            "sqlite:///",
+            "redis://",
+            "rediss://",
+            example="sqlite:///var/queue.db or redis://host:6379/0",
+        )
+    ),
+]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+Audience = Annotated[str | list[str], BeforeValidator(_audience)]
+Feed = Annotated[str, AfterValidator(_feed_or_path)]
 
 
 class _Section(BaseModel):
@@ -202,7 +409,7 @@ Bytes = Annotated[int, BeforeValidator(parse_bytes)]
 class SyncSettings(_Section):
     past: LongDuration = timedelta(weeks=4)
     future: LongDuration = timedelta(weeks=8)
-    every: Duration = timedelta(minutes=15)
+    every: SyncEvery = timedelta(minutes=15)
     #: Per calendar: at most this many events (recurring instances included) are kept;
     #: a series that would go past it is cut and the calendar reported ``truncated``.
     max_events: int = Field(50_000, ge=1, le=10_000_000)
@@ -213,19 +420,19 @@ class SyncSettings(_Section):
 
 
 class AccountSettings(_Section):
-    name: str
+    name: Text
     kind: Literal["google", "outlook", "caldav"]
     auth: str | None = None
     client_secrets: Path | None = None
     key_file: Path | None = None
     token_env: EnvName | None = None
-    api_endpoint: str | None = None
+    api_endpoint: WebUrl | None = None
     tenant: str | None = None
     client_id: str | None = None
     client_secret_env: EnvName | None = None
-    graph_endpoint: str | None = None
-    url: str | None = None
-    username: str | None = None
+    graph_endpoint: WebUrl | None = None
+    url: WebUrl | None = None
+    username: Text | None = None
     password_env: EnvName | None = None
 
     @model_validator(mode="after")
@@ -248,9 +455,9 @@ class AccountSettings(_Section):
 class CalendarSettings(_Section):
     """Exactly one of: an account calendar, an iCalendar file/URL, a vdir folder, memory."""
 
-    account: str | None = None
-    id: str = "primary"
-    ics: str | None = None
+    account: Text | None = None
+    id: Text = "primary"
+    ics: Feed | None = None
     vdir: Path | None = None
     memory: str | None = None
 
@@ -271,9 +478,31 @@ class CalendarSettings(_Section):
         )
 
 
+#: The longest address (RFC 5321) and display name accepted.
+MAX_EMAIL, MAX_NAME = 254, 200
+#: What an address may not hold: whitespace, controls, and what would make it more than one
+#: address or a display name in a header (``<>,;:"()[]\``).
+_ADDRESS = re.compile(
+    r"[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+@[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
+    r"\.[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
+)
+
+
+def _address(value: Any) -> str:
+    """One bare address (``name@example.com``), lower-cased; else ValueError."""
+    if not isinstance(value, str):
+        return value  # type: ignore[no-any-return]  # pydantic says it is not text
+    message = _control_message(value)
+    if message:
+        raise ValueError(message)
+    if len(value) > MAX_EMAIL or not _ADDRESS.fullmatch(value):
+        raise ValueError(f"{_shown(value)} is not an email address — write it as name@example.com")
+    return value.lower()
+
+
 class PersonSettings(_Section):
     email: str
-    name: str | None = None
+    name: Text | None = None
     timezone: TimeZone | None = None
     working_hours: Hours | None = None
     calendar: CalendarSettings | None = None
@@ -281,24 +510,34 @@ class PersonSettings(_Section):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+", value):
-            raise ValueError(f"{value!r} is not an email address — write it as name@example.com")
-        return value.lower()
+        return _address(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                "the name is blank — write the person's name, or leave name: out to use "
+                "the part of the address before @"
+            )
+        if value is not None and len(value) > MAX_NAME:
+            raise ValueError(f"the name is longer than {MAX_NAME} characters — shorten it")
+        return value
 
 
 class TeamSettings(_Section):
-    name: str
-    leader: str
-    members: tuple[str, ...] = ()
+    name: Text
+    leader: Text
+    members: tuple[Text, ...] = ()
 
 
 class OverloadSettings(_Section):
-    max_meeting_load: float = Field(0.6, gt=0, le=1)
-    max_chain_minutes: float = Field(180, gt=0)
-    back_to_back_gap: Duration = timedelta(minutes=5)
-    focus_min: Duration = timedelta(minutes=120)
-    min_focus_minutes: float = Field(60, ge=0)
-    max_after_hours_minutes: float = Field(30, ge=0)
+    max_meeting_load: float = Field(0.6, gt=0, le=1, allow_inf_nan=False)
+    max_chain_minutes: float = Field(180, gt=0, le=1440, allow_inf_nan=False)
+    back_to_back_gap: DayDuration = timedelta(minutes=5)
+    focus_min: DayDuration = timedelta(minutes=120)
+    min_focus_minutes: float = Field(60, ge=0, le=1440, allow_inf_nan=False)
+    max_after_hours_minutes: float = Field(30, ge=0, le=1440, allow_inf_nan=False)
 
 
 class WindowSettings(_Section):
@@ -314,46 +553,76 @@ class WindowSettings(_Section):
 
 class ProtectRule(_Section):
     rule: Literal["coaching", "recovery", "focus", "lunch"]
-    for_: str | list[str] = Field("everyone", alias="for")
-    duration: Duration | None = None
-    min_duration: Duration | None = None
-    max_duration: Duration | None = None
-    per_week: int | Duration | None = None
-    per_day: int | Duration | None = None
-    min_block: Duration | None = None
-    after_chain: Duration | None = None
-    after_overloaded_day: Duration | None = None
+    for_: Audience = Field("everyone", alias="for")
+    duration: DayDuration | None = None
+    min_duration: DayDuration | None = None
+    max_duration: DayDuration | None = None
+    #: a count of blocks (at most 100 a week, 24 a day) or a duration goal (at most 7d, 1d)
+    per_week: int | timedelta | None = None
+    per_day: int | timedelta | None = None
+    min_block: DayDuration | None = None
+    after_chain: DayDuration | None = None
+    after_overloaded_day: DayDuration | None = None
     window: WindowSettings | None = None
     earliest: Clock | None = None
     latest: Clock | None = None
     show_as: Literal["busy", "free"] = "busy"
-    title: str | None = None
+    title: Text | None = None
     defend: Literal["decline", "hold"] = "hold"
 
     @field_validator("per_week", "per_day", mode="before")
     @classmethod
-    def _count_or_duration(cls, value: Any) -> Any:
-        return parse_duration(value) if isinstance(value, str) else value
+    def _count_or_duration(cls, value: Any, info: ValidationInfo) -> Any:
+        weekly = info.field_name == "per_week"
+        if isinstance(value, int) and not isinstance(value, bool):
+            most_blocks = 100 if weekly else 24
+            if not 0 <= value <= most_blocks:
+                raise ValueError(
+                    f"{_shown(value)} blocks is out of range — write 0 to {most_blocks}, "
+                    "or a duration goal like 2h"
+                )
+            return value
+        if not isinstance(value, (str, timedelta)):
+            return value
+        return parse_duration(value, most=WEEK if weekly else DAY, most_said="7d" if weekly else "")
 
 
 class SmtpSettings(_Section):
-    host: str
-    port: int = 587
+    host: Text
+    port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
+    username: Text | None = None
     password_env: EnvName | None = None
-    timeout: float = 30
+    timeout: float = Field(30, gt=0, le=600, allow_inf_nan=False)
     ca_file: Path | None = None
 
 
+def _one_sender(value: str) -> str:
+    """``mail.from``: exactly one address, as the mail module will read it when sending."""
+    _one_line(value)
+    from worker import mail  # here, not at the top: mail is heavier and imports jinja2
+
+    try:
+        mail.address(value)
+    except UserError as exc:
+        what = exc.problems[0].what if exc.problems else "not one address"
+    except Exception:  # whatever the email package makes of it, it cannot send from it
+        what = f"{_shown(value)} is not one address"
+    else:
+        return value
+    raise ValueError(f'{what} — write one address, e.g. "Steadyhand <steadyhand@example.com>"')
+
+
 class MailSettings(_Section):
-    from_: str = Field("Steadyhand <steadyhand@localhost>", alias="from")
+    from_: Annotated[str, AfterValidator(_one_sender)] = Field(
+        "Steadyhand <steadyhand@localhost>", alias="from"
+    )
     transport: Literal["outbox", "smtp", "gmail", "outlook", "memory"] = "outbox"
     outbox: Path = Path("var/outbox")
     smtp: SmtpSettings | None = None
-    account: str | None = None
-    max_per_day: int = Field(2, ge=1)
-    unsubscribe_url: str | None = None
+    account: Text | None = None
+    max_per_day: int = Field(2, ge=1, le=100)
+    unsubscribe_url: WebUrl | None = None
     templates: Path | None = None
 
     @model_validator(mode="after")
@@ -366,14 +635,14 @@ class MailSettings(_Section):
 
 
 class ReflectionSettings(_Section):
-    to: str | list[str] = "leaders"
+    to: Audience = "leaders"
     at: Clock = time(16, 30)
     days: Days = frozenset(range(5))
-    within: Duration = timedelta(hours=4)
+    within: SendWindow = timedelta(hours=4)
 
 
 class WeeklySettings(_Section):
-    to: str | list[str] = "leaders"
+    to: Audience = "leaders"
     at: str = "fri 10:00"
 
     @field_validator("at")
@@ -388,13 +657,13 @@ class WeeklySettings(_Section):
 
 class FollowupSettings(_Section):
     after: Literal["one_on_one"] = "one_on_one"
-    delay: Duration = timedelta(minutes=30)
+    delay: WeekDuration = timedelta(minutes=30)
 
 
 class OverloadMailSettings(_Section):
     to: Literal["person"] = "person"
     notify_leader: bool = False
-    lookahead: Duration = timedelta(days=1)
+    lookahead: WeekDuration = timedelta(days=1)
 
 
 class EmailsSettings(_Section):
@@ -409,7 +678,7 @@ class EmailsSettings(_Section):
 
 class PrivacySettings(_Section):
     store_titles: bool = False
-    min_team_size: int = Field(5, ge=1)
+    min_team_size: int = Field(5, ge=1, le=10_000)
 
 
 class Settings(_Section):
@@ -426,8 +695,8 @@ class Settings(_Section):
     source: Path | None = Field(None, exclude=True)
     base_dir: Path = Field(Path("."), exclude=True)
     timezone: TimeZone = "UTC"
-    store: str = "sqlite:///var/steadyhand.db"
-    queue: str = "sqlite:///var/queue.db"
+    store: StoreUrl = "sqlite:///var/steadyhand.db"
+    queue: QueueUrl = "sqlite:///var/queue.db"
     working_hours: Hours = Field(
         default_factory=lambda: parse_working_hours({"mon-fri": "09:00-17:00"})
     )
@@ -588,7 +857,7 @@ def find(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
 
 def load(path: Path | str) -> Settings:
     """Parse, validate and cross-check ``path``; raise one ConfigError with every problem."""
-    settings, problems = _load(Path(path))
+    settings, problems, _ = _load(Path(path))
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
@@ -599,70 +868,270 @@ def check(path: Path | str) -> list[Problem]:
     return _load(Path(path))[1]
 
 
-def _load(path: Path) -> tuple[Settings | None, list[Problem]]:
+def inspect(path: Path | str) -> tuple[Settings | None, list[Problem], list[Problem]]:
+    """``(settings, problems, warnings)`` of the config at ``path``: settings when there is
+    no problem; warnings are what works but not as one would expect (exit code stays 0)."""
+    return _load(Path(path))
+
+
+#: At most this many problems are listed (sorted by line); one more line says how many more.
+MAX_PROBLEMS = 1000
+#: How many "did you mean …?" hints one check computes (each compares against many names).
+MAX_SUGGESTIONS = 20
+#: Above this many candidates, a hint compares against names of about the same length only.
+MAX_CANDIDATES = 2000
+_suggestions_left: ContextVar[int] = ContextVar("suggestions_left", default=MAX_SUGGESTIONS)
+
+
+def _close(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str | None:
+    """The closest candidate to ``word``, within this check's budget of hints; else None."""
+    left = _suggestions_left.get()
+    if left <= 0 or len(word) > 200:
+        return None
+    _suggestions_left.set(left - 1)
+    if len(candidates) > MAX_CANDIDATES:
+        near = [c for c in candidates if abs(len(c) - len(word)) <= 2]
+        candidates = near[:MAX_CANDIDATES]
+    close = difflib.get_close_matches(word, candidates, 1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def _load(path: Path) -> tuple[Settings | None, list[Problem], list[Problem]]:
     shown = str(path)
+    token = _suggestions_left.set(MAX_SUGGESTIONS)
     try:
-        text = path.read_text(encoding="utf-8")
+        settings, problems, warnings = _load_checked(path, shown)
+    except Exception as exc:  # a bug of ours must still be one line, never a traceback
+        logger.exception("config check failed on %s", shown)
+        problem = Problem(
+            f"steadyhand could not check this file ({type(exc).__name__})",
+            "please report it, with the file if you can",
+            shown,
+        )
+        settings, problems, warnings = None, [problem], []
+    finally:
+        _suggestions_left.reset(token)
+    return settings, [_one_line_problem(p) for p in problems], warnings
+
+
+def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem], list[Problem]]:
+    try:
+        with path.open("rb") as file:
+            data = file.read(config_yaml.MAX_BYTES + 1)
     except FileNotFoundError:
-        return None, [Problem("file not found", "check the path or run `steadyhand init`", shown)]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(f"cannot read it: {exc}", "check the file", shown)]
-    try:
-        tree = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = f"YAML syntax error: {exc.problem or exc.context}"
-        return None, [Problem(what, "fix the indentation or quoting on that line", shown, line)]
+        return (
+            None,
+            [Problem("file not found", "check the path or run `steadyhand init`", shown)],
+            [],
+        )
+    except OSError as exc:
+        return (
+            None,
+            [Problem(f"cannot read it: {exc.strerror or exc}", "check the file", shown)],
+            [],
+        )
+    tree, problem = config_yaml.read(data, shown)
+    if problem is not None:
+        return None, [problem], []
     if tree is None:
-        tree = CommentedMap()
-    if not isinstance(tree, CommentedMap):
-        return None, [
-            Problem(
-                "the file must be a YAML mapping of sections", "see config/example.yaml", shown, 1
-            )
-        ]
+        tree = YamlMap(1)
+    if not isinstance(tree, YamlMap):
+        what = "the file must be a YAML mapping of sections"
+        return None, [Problem(what, "see config/example.yaml", shown, 1)], []
     locate = _Locator(tree, shown)
-    problems = _secret_problems(tree, locate) + _reference_problems(tree, locate)
+    problems = (
+        _text_problems(tree, locate)
+        + _secret_problems(tree, locate)
+        + _reference_problems(tree, locate)
+    )
     settings = None
+    unlisted = 0
     try:
         settings = Settings.model_validate(
             {**_plain(tree), "source": path, "base_dir": path.parent.resolve()}
         )
     except ValidationError as exc:
-        problems += [_problem_from(error, locate) for error in exc.errors()]
+        count = exc.error_count()
+        if count > MAX_PROBLEMS:  # errors() of a million costs seconds: list the first ones,
+            try:  # from the same data with each list and mapping cut to its first items
+                Settings.model_validate({**_plain(tree, MAX_PROBLEMS), "source": path})
+            except ValidationError as first:
+                exc = first
+        errors = exc.errors(include_url=False)[:MAX_PROBLEMS]
+        unlisted = max(0, count - len(errors))
+        problems += [_problem_from(error, locate) for error in errors]
     secret_paths = {p.path for p in problems if "secret" in p.what}
     problems = [p for p in problems if not (p.path in secret_paths and "unknown key" in p.what)]
     problems = sorted(set(problems), key=lambda p: (p.line or 0, p.path, p.what))
-    return (settings if not problems else None), problems
+    if len(problems) > MAX_PROBLEMS or unlisted:
+        more = max(0, len(problems) - MAX_PROBLEMS) + unlisted
+        cut = Problem(f"{more} more problems not listed", "fix these and check again", shown)
+        problems = [*problems[:MAX_PROBLEMS], cut]
+    return (settings if not problems else None), problems, _warnings(tree, locate)
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, CommentedMap):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, CommentedSeq):
-        return [_plain(v) for v in node]
+def _warnings(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """What works, but not as the admin may think."""
+    mail_section = tree.get("mail")
+    url = mail_section.get("unsubscribe_url") if isinstance(mail_section, Mapping) else None
+    if isinstance(url, str) and url and not os.environ.get(SECRET_KEY_ENV):
+        return [
+            locate.problem(
+                ("mail", "unsubscribe_url"),
+                f"mail.unsubscribe_url is set but {SECRET_KEY_ENV} is not: emails will carry "
+                "only the mailto unsubscribe",
+                f"set {SECRET_KEY_ENV} (the same key that encrypts tokens) in the worker's "
+                "environment",
+            )
+        ]
+    return []
+
+
+def _one_line_problem(problem: Problem) -> Problem:
+    """The problem with control characters escaped and each part cut to a readable length,
+    so that it prints as one line whatever the file held."""
+
+    def clean(text: str, limit: int = 400) -> str:
+        text = _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    return Problem(
+        clean(problem.what), clean(problem.fix), problem.file, problem.line, clean(problem.path)
+    )
+
+
+#: `config check` compiles the templates in a child process bounded in time and in memory
+#: (beyond what it already uses): Jinja folds constants while compiling, so ``'x' * 10**10``
+#: in a template would otherwise take the whole machine's memory before any error.
+TEMPLATE_CHECK_SECONDS = 20.0
+TEMPLATE_CHECK_MEMORY = 512 * 1024**2
+
+
+def template_problems(
+    settings: Settings,
+    *,
+    seconds: float = TEMPLATE_CHECK_SECONDS,
+    memory: int = TEMPLATE_CHECK_MEMORY,
+) -> list[Problem]:
+    """Every template that does not compile (``mail.templates`` and the shipped ones), one
+    problem each; a template that breaks the check itself (an exception, too much memory or
+    time) is one problem too, never a crash or a hang."""
+    source = str(settings.source) if settings.source else None
+    folder = settings.path(settings.mail.templates) if settings.mail.templates else None
+    try:
+        missing = folder is not None and not folder.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system
+        missing = True
+    if folder is not None and missing:
+        return [
+            Problem(
+                f"templates folder {folder} does not exist",
+                "create it or fix the path",
+                source,
+                path="mail.templates",
+            )
+        ]
+    if "fork" in multiprocessing.get_all_start_methods():
+        result = _compile_bounded(folder, seconds, memory)
+    else:  # pragma: no cover  (no fork: compile here, exceptions still become a problem)
+        result = _compile_templates(folder)
+    if isinstance(result, list):
+        return result
+    logger.warning("template check failed: %s", result)
+    return [
+        Problem(
+            f"the templates cannot be compiled ({result})",
+            "simplify or remove the template you changed last",
+            source,
+            path="mail.templates",
+        )
+    ]
+
+
+def _compile_templates(folder: Path | None) -> list[Problem] | str:
+    """The templates' problems, or the name of what stopped the check."""
+    from worker import mail  # here, not at the top: mail imports jinja2
+
+    try:
+        return mail.check_templates(mail.environment(folder))
+    except Exception as exc:  # MemoryError, RecursionError, OverflowError… from a template
+        return type(exc).__name__
+
+
+def _compile_bounded(folder: Path | None, seconds: float, memory: int) -> list[Problem] | str:
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_compile_child, args=(folder, memory, send), daemon=True)
+    with (
+        warnings.catch_warnings()
+    ):  # 3.12+ warns about fork beside threads; the child only compiles
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    send.close()
+    result: list[Problem] | str
+    try:
+        if not receive.poll(seconds):
+            result = f"took longer than {seconds:g} s"
+        else:
+            try:
+                result = receive.recv()
+            except (EOFError, OSError):
+                result = "ran out of memory or crashed"
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receive.close()
+    return result
+
+
+def _compile_child(folder: Path | None, memory: int, send: Connection) -> None:
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = used + memory
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no such limit here: the time bound still holds
+    result: list[Problem] | str
+    try:
+        result = _compile_templates(folder)
+    except BaseException as exc:  # MemoryError past the limit, anything: one name for the parent
+        result = type(exc).__name__
+    try:
+        send.send(result)
+    finally:
+        send.close()
+
+
+def _plain(node: Any, cut: int | None = None) -> Any:
+    """Plain dicts and lists for pydantic; with ``cut``, only the first ``cut`` items of each."""
+    if isinstance(node, dict):
+        return {k: _plain(v, cut) for k, v in itertools.islice(node.items(), cut)}
+    if isinstance(node, list):
+        return [_plain(v, cut) for v in itertools.islice(node, cut)]
     return node
 
 
 class _Locator:
     """Maps a path of keys and indexes in the YAML tree to its line number."""
 
-    def __init__(self, tree: CommentedMap, file: str) -> None:
+    def __init__(self, tree: YamlMap, file: str) -> None:
         self.tree, self.file = tree, file
 
     def line(self, loc: tuple[int | str, ...]) -> int | None:
         node: Any = self.tree
         line: int | None = 1
         for part in loc:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
+            found = (isinstance(node, YamlMap) and isinstance(part, str) and part in node) or (
+                isinstance(node, YamlSeq) and isinstance(part, int) and 0 <= part < len(node)
+            )
+            if not found:
                 break
+            line, node = node.lines[part], node[part]
         return line
 
     def problem(self, loc: tuple[int | str, ...], what: str, fix: str) -> Problem:
@@ -679,16 +1148,45 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 def _walk(
     node: Any, loc: tuple[int | str, ...] = ()
 ) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
-    if isinstance(node, CommentedMap):
+    """Every ``(loc, key, value)`` of every mapping in the tree (its depth is bounded)."""
+    if isinstance(node, dict):
         for key, value in node.items():
-            yield (*loc, str(key)), key, value
-            yield from _walk(value, (*loc, str(key)))
-    elif isinstance(node, CommentedSeq):
+            yield (*loc, key), key, value
+            yield from _walk(value, (*loc, key))
+    elif isinstance(node, list):
         for i, value in enumerate(node):
             yield from _walk(value, (*loc, i))
 
 
-def _secret_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
+def _texts(
+    node: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    """Every key and every text scalar in the tree, with its loc (the depth is bounded)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*loc, key), key
+            yield from _texts(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _texts(value, (*loc, i))
+    elif isinstance(node, str):
+        yield loc, node
+
+
+def _text_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """A control character (CR/LF too) in any key or text value: one line each."""
+    problems: list[Problem] = []
+    if not tree.controls:  # the reader saw none: skip the walk
+        return problems
+    for loc, text in _texts(tree):
+        message = _control_message(text)
+        if message:
+            what, _, fix = message.partition(" — ")
+            problems.append(locate.problem(loc, what, fix))
+    return problems
+
+
+def _secret_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
     problems = []
     for loc, key, value in _walk(tree):
         if str(key).lower() in SECRET_KEYS and value not in (None, ""):
@@ -707,14 +1205,15 @@ def _secret_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
     return problems
 
 
-def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
-    """Cross-checks that need the whole file: teams name people, calendars name accounts."""
-    people = tree.get("people") or []
-    teams = tree.get("teams") or []
-    accounts = tree.get("accounts") or []
-    emails: list[str] = []
+def _reference_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """Cross-checks that need the whole file: teams name people, calendars name accounts.
+    Linear in the size of the file: names are looked up in sets, hints are budgeted."""
+    people = _items(tree.get("people"))
+    teams = _items(tree.get("teams"))
+    accounts = _items(tree.get("accounts"))
+    emails: dict[str, int] = {}
     problems: list[Problem] = []
-    for i, person in enumerate(people if isinstance(people, list) else []):
+    for i, person in enumerate(people):
         if isinstance(person, Mapping) and isinstance(person.get("email"), str):
             email = person["email"].lower()
             if email in emails:
@@ -725,55 +1224,42 @@ def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
                         "keep one entry per person",
                     )
                 )
-            emails.append(email)
-    account_names = (
-        [a.get("name") for a in accounts if isinstance(a, Mapping)]
-        if isinstance(accounts, list)
-        else []
-    )
-    team_names = (
-        [t.get("name") for t in teams if isinstance(t, Mapping)] if isinstance(teams, list) else []
-    )
+            emails.setdefault(email, i)
+    known = list(emails)
+    account_names = {str(a.get("name")) for a in accounts if isinstance(a, Mapping)}
+    team_names = {str(t.get("name")) for t in teams if isinstance(t, Mapping)}
 
     def unknown_person(loc: tuple[int | str, ...], email: Any) -> None:
-        if isinstance(email, str) and email.lower() not in emails:
-            close = difflib.get_close_matches(email.lower(), emails, 1, cutoff=0.85)
-            fix = (
-                f"did you mean {close[0]}?"
-                if close
-                else "add them under people: or fix the address"
-            )
-            problems.append(locate.problem(loc, f"{email} is not listed under people:", fix))
+        if not isinstance(email, str) or email.lower() in emails or _CONTROL.search(email):
+            return  # not text, or a control character (said by _text_problems)
+        close = _close(email.lower(), known, cutoff=0.85)
+        fix = f"did you mean {close}?" if close else "add them under people: or fix the address"
+        problems.append(locate.problem(loc, f"{email} is not listed under people:", fix))
 
-    for t, team in enumerate(teams if isinstance(teams, list) else []):
+    for t, team in enumerate(teams):
         if not isinstance(team, Mapping):
             continue
         unknown_person(("teams", t, "leader"), team.get("leader"))
-        members = team.get("members") or []
-        for m, member in enumerate(members if isinstance(members, list) else []):
+        for m, member in enumerate(_items(team.get("members"))):
             unknown_person(("teams", t, "members", m), member)
-    for i, person in enumerate(people if isinstance(people, list) else []):
+    for i, person in enumerate(people):
         calendar = person.get("calendar") if isinstance(person, Mapping) else None
         if (
             isinstance(calendar, Mapping)
             and "account" in calendar
-            and calendar["account"] not in account_names
+            and str(calendar["account"]) not in account_names
         ):
-            close = difflib.get_close_matches(
-                str(calendar["account"]), [str(a) for a in account_names], 1
-            )
-            fix = (
-                f"did you mean {close[0]!r}?" if close else "add it under accounts: or fix the name"
-            )
+            close = _close(str(calendar["account"]), sorted(account_names))
+            fix = f"did you mean {close!r}?" if close else "add it under accounts: or fix the name"
             problems.append(
                 locate.problem(
                     ("people", i, "calendar", "account"),
-                    f"no account named {calendar['account']!r}",
+                    f"no account named {_shown(calendar['account'])}",
                     fix,
                 )
             )
     audiences: list[tuple[tuple[int | str, ...], Any]] = []
-    for r, rule in enumerate(tree.get("protect") or []):
+    for r, rule in enumerate(_items(tree.get("protect"))):
         if isinstance(rule, Mapping) and "for" in rule:
             audiences.append((("protect", r, "for"), rule["for"]))
     emails_section = tree.get("emails")
@@ -784,12 +1270,18 @@ def _reference_problems(tree: CommentedMap, locate: _Locator) -> list[Problem]:
     for loc, spec in audiences:
         if isinstance(spec, str) and spec.startswith("team:") and spec[5:] not in team_names:
             problems.append(
-                locate.problem(loc, f"no team named {spec[5:]!r}", "use a name listed under teams:")
+                locate.problem(
+                    loc, f"no team named {_shown(spec[5:])}", "use a name listed under teams:"
+                )
             )
         elif isinstance(spec, list):
             for k, email in enumerate(spec):
                 unknown_person((*loc, k), email)
     return problems
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 _BUILTIN_FIXES = {
@@ -808,33 +1300,45 @@ _BUILTIN_FIXES = {
 }
 
 
+_BOUNDS = {
+    "less_than_equal": ("le", "is too large", "the most is {}"),
+    "less_than": ("lt", "is too large", "write less than {}"),
+    "greater_than_equal": ("ge", "is too small", "the least is {}"),
+    "greater_than": ("gt", "is too small", "write more than {}"),
+}
+
+
 def _problem_from(error: Mapping[str, Any], locate: _Locator) -> Problem:
     loc = _clean_loc(tuple(error["loc"]))
     kind = error["type"]
-    if kind == "extra_forbidden":
+    shown = _shown(error.get("input"))
+    if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
-        known = _known_keys(loc[:-1])
-        close = difflib.get_close_matches(key, known, 1, cutoff=0.6)
+        known = _known_keys(tuple(p for p in loc[:-1] if isinstance(p, str)))
+        close = _close(key, known)
         fix = (
-            f"did you mean {close[0]!r}?"
+            f"did you mean {close!r}?"
             if close
             else "remove it (known keys: " + ", ".join(known) + ")"
         )
-        return locate.problem(loc, f"unknown key {key!r}", fix)
-    message = str(error["msg"]).removeprefix("Value error, ")
+        return locate.problem(loc, f"unknown key {_shown(key)}", fix)
+    message = str(error["msg"]).removeprefix("Value error, ") or "is not valid"
     if " — " in message:
         what, _, fix = message.partition(" — ")
         return locate.problem(loc, what, fix)
     if kind == "missing":
         return locate.problem(loc, "required key is missing", "add it")
     if kind == "literal_error":
-        return locate.problem(
-            loc, f"{error.get('input')!r} is not allowed", message[0].lower() + message[1:]
-        )
+        return locate.problem(loc, f"{shown} is not allowed", message[0].lower() + message[1:])
+    if kind in _BOUNDS and isinstance(error.get("ctx"), Mapping):
+        name, what, fix = _BOUNDS[kind]
+        bound = error["ctx"].get(name)
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return locate.problem(loc, f"{shown} {what}", fix.format(bound))
+    if kind == "finite_number":
+        return locate.problem(loc, f"{shown} is not a finite number", "write a number")
     fix = _BUILTIN_FIXES.get(kind, "see config/example.yaml")
-    return locate.problem(
-        loc, f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})", fix
-    )
+    return locate.problem(loc, f"{message[0].lower()}{message[1:]} (got {shown})", fix)
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -850,11 +1354,10 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(out)
 
 
-def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+@functools.cache
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
     model: Any = Settings
     for part in loc:
-        if isinstance(part, int):
-            continue
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return []

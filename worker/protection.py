@@ -270,8 +270,7 @@ def apply_person(rt: Runtime, plan: PersonPlan, now: datetime) -> list[Delivery]
     if plan.read_only and plan.changes:
         raise ReadOnlyCalendar(
             Problem(
-                f"{plan.person.email}'s calendar ({plan.ref.kind}: {plan.ref.shown}) is "
-                "read-only",
+                f"{plan.person.email}'s calendar ({plan.ref.kind}: {plan.ref.shown}) is read-only",
                 "steadyhand cannot write blocks to an iCalendar feed; use a vdir, Google or "
                 "Outlook calendar for protected blocks",
             )
