@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 
 from connectors.base import Problem
 from tests.conftest import Result, write
-from worker import config, config_yaml
+from worker import config
+from worker.config import loading as config_check
+from worker.config import reader as config_yaml
 
 CONTROL = "contains a line break — remove it: a value is one line of text"
 
@@ -443,7 +445,7 @@ def test_a_file_with_too_many_values_is_refused_where_it_passes_the_limit(
 def test_a_million_bad_items_list_the_first_problems_and_count_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "MAX_PROBLEMS", 10)
+    monkeypatch.setattr(config_check, "MAX_PROBLEMS", 10)
     path = write(tmp_path / "steadyhand.yaml", "people: [" + "a, " * 50 + "]\nbad: 1\n")
     found = config.check(path)
     assert [p.path for p in found[:10]] == [f"people[{i}]" for i in range(10)]
@@ -509,7 +511,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
         block = bytearray(8 * 1024**3)  # past the child's memory bound: MemoryError there
         return [Problem(str(len(block)))]
 
-    monkeypatch.setattr(config, "_compile_templates", hog)
+    monkeypatch.setattr(config_check, "_compile_templates", hog)
     (problem,) = config.template_problems(settings, memory=256 * 1024**2)
     assert problem.what == "the templates cannot be compiled (MemoryError)"
 
@@ -517,7 +519,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
         time.sleep(30)  # a compile that never ends; the parent must not wait for it
         return []
 
-    monkeypatch.setattr(config, "_compile_templates", hang)
+    monkeypatch.setattr(config_check, "_compile_templates", hang)
     started = time.perf_counter()
     (problem,) = config.template_problems(settings, seconds=0.5)
     assert problem.what == "the templates cannot be compiled (took longer than 0.5 s)"
@@ -526,7 +528,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
     def crash(folder: Path | None) -> list[Problem]:
         os._exit(9)
 
-    monkeypatch.setattr(config, "_compile_templates", crash)
+    monkeypatch.setattr(config_check, "_compile_templates", crash)
     (problem,) = config.template_problems(settings)
     assert problem.what == "the templates cannot be compiled (ran out of memory or crashed)"
 
@@ -572,7 +574,7 @@ def test_a_bug_in_the_checks_is_one_line_not_a_traceback(
     def broken(*args: object) -> list[Problem]:
         raise KeyError("boom")
 
-    monkeypatch.setattr(config, "_reference_problems", broken)
+    monkeypatch.setattr(config_check, "_reference_problems", broken)
     path = write(tmp_path / "c.yaml", "timezone: UTC\n")
     (problem,) = config.check(path)
     assert problem.what == "steadyhand could not check this file (KeyError)"

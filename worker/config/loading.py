@@ -1,0 +1,584 @@
+"""Loading ``steadyhand.yaml``: find it, read it (:mod:`worker.config.reader`), validate
+it (:mod:`worker.config.schema`), cross-check it, and report every problem with its
+line and fix; the templates are compiled in a bounded child process."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import multiprocessing
+import os
+import types
+import typing
+import warnings
+from collections.abc import Iterator, Mapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+
+from connectors.base import ConfigError, Problem
+from worker.config import reader as config_yaml
+from worker.config.reader import YamlMap, YamlSeq
+from worker.config.schema import Settings
+from worker.config.values import (
+    _CONTROL,
+    DEFAULT_NAME,
+    ENV_VAR,
+    MAX_SUGGESTIONS,
+    SECRET_KEY_ENV,
+    SECRET_KEYS,
+    _close,
+    _control_message,
+    _shown,
+    _suggestions_left,
+)
+
+logger = logging.getLogger(__name__)
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def find(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
+    """The config file to use: ``-c FILE``, else ``$STEADYHAND_CONFIG``, else ./steadyhand.yaml."""
+    if explicit:
+        candidate, origin = Path(explicit), "-c"
+    elif os.environ.get(ENV_VAR):
+        candidate, origin = Path(os.environ[ENV_VAR]), ENV_VAR
+    else:
+        candidate, origin = (cwd or Path.cwd()) / DEFAULT_NAME, ""
+    if not candidate.is_file():
+        how = f" (from {origin})" if origin else ""
+        raise ConfigError(
+            Problem(
+                f"no configuration at {candidate}{how}",
+                "run `steadyhand init` to make a starter steadyhand.yaml, or pass -c FILE",
+            )
+        )
+    return candidate
+
+
+def load(path: Path | str) -> Settings:
+    """Parse, validate and cross-check ``path``; raise one ConfigError with every problem."""
+    settings, problems, _ = _load(Path(path))
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def check(path: Path | str) -> list[Problem]:
+    """Every problem in the config at ``path`` (empty when it is fine)."""
+    return _load(Path(path))[1]
+
+
+def inspect(path: Path | str) -> tuple[Settings | None, list[Problem], list[Problem]]:
+    """``(settings, problems, warnings)`` of the config at ``path``: settings when there is
+    no problem; warnings are what works but not as one would expect (exit code stays 0)."""
+    return _load(Path(path))
+
+
+#: At most this many problems are listed (sorted by line); one more line says how many more.
+MAX_PROBLEMS = 1000
+
+
+def _load(path: Path) -> tuple[Settings | None, list[Problem], list[Problem]]:
+    shown = str(path)
+    token = _suggestions_left.set(MAX_SUGGESTIONS)
+    try:
+        settings, problems, warnings = _load_checked(path, shown)
+    except Exception as exc:  # a bug of ours must still be one line, never a traceback
+        logger.exception("config check failed on %s", shown)
+        problem = Problem(
+            f"steadyhand could not check this file ({type(exc).__name__})",
+            "please report it, with the file if you can",
+            shown,
+        )
+        settings, problems, warnings = None, [problem], []
+    finally:
+        _suggestions_left.reset(token)
+    return settings, [_one_line_problem(p) for p in problems], warnings
+
+
+def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem], list[Problem]]:
+    try:
+        with path.open("rb") as file:
+            data = file.read(config_yaml.MAX_BYTES + 1)
+    except FileNotFoundError:
+        return (
+            None,
+            [Problem("file not found", "check the path or run `steadyhand init`", shown)],
+            [],
+        )
+    except OSError as exc:
+        return (
+            None,
+            [Problem(f"cannot read it: {exc.strerror or exc}", "check the file", shown)],
+            [],
+        )
+    tree, problem = config_yaml.read(data, shown)
+    if problem is not None:
+        return None, [problem], []
+    if tree is None:
+        tree = YamlMap(1)
+    if not isinstance(tree, YamlMap):
+        what = "the file must be a YAML mapping of sections"
+        return None, [Problem(what, "see config/example.yaml", shown, 1)], []
+    locate = _Locator(tree, shown)
+    problems = (
+        _text_problems(tree, locate)
+        + _secret_problems(tree, locate)
+        + _reference_problems(tree, locate)
+    )
+    settings = None
+    unlisted = 0
+    try:
+        settings = Settings.model_validate(
+            {**_plain(tree), "source": path, "base_dir": path.parent.resolve()}
+        )
+    except ValidationError as exc:
+        count = exc.error_count()
+        if count > MAX_PROBLEMS:  # errors() of a million costs seconds: list the first ones,
+            try:  # from the same data with each list and mapping cut to its first items
+                Settings.model_validate({**_plain(tree, MAX_PROBLEMS), "source": path})
+            except ValidationError as first:
+                exc = first
+        errors = exc.errors(include_url=False)[:MAX_PROBLEMS]
+        unlisted = max(0, count - len(errors))
+        problems += [_problem_from(error, locate) for error in errors]
+    secret_paths = {p.path for p in problems if "secret" in p.what}
+    problems = [p for p in problems if not (p.path in secret_paths and "unknown key" in p.what)]
+    problems = sorted(set(problems), key=lambda p: (p.line or 0, p.path, p.what))
+    if len(problems) > MAX_PROBLEMS or unlisted:
+        more = max(0, len(problems) - MAX_PROBLEMS) + unlisted
+        cut = Problem(f"{more} more problems not listed", "fix these and check again", shown)
+        problems = [*problems[:MAX_PROBLEMS], cut]
+    return (settings if not problems else None), problems, _warnings(tree, locate)
+
+
+def _warnings(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """What works, but not as the admin may think."""
+    mail_section = tree.get("mail")
+    url = mail_section.get("unsubscribe_url") if isinstance(mail_section, Mapping) else None
+    if isinstance(url, str) and url and not os.environ.get(SECRET_KEY_ENV):
+        return [
+            locate.problem(
+                ("mail", "unsubscribe_url"),
+                f"mail.unsubscribe_url is set but {SECRET_KEY_ENV} is not: emails will carry "
+                "only the mailto unsubscribe",
+                f"set {SECRET_KEY_ENV} (the same key that encrypts tokens) in the worker's "
+                "environment",
+            )
+        ]
+    return []
+
+
+def _one_line_problem(problem: Problem) -> Problem:
+    """The problem with control characters escaped and each part cut to a readable length,
+    so that it prints as one line whatever the file held."""
+
+    def clean(text: str, limit: int = 400) -> str:
+        text = _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    return Problem(
+        clean(problem.what), clean(problem.fix), problem.file, problem.line, clean(problem.path)
+    )
+
+
+#: `config check` compiles the templates in a child process bounded in time and in memory
+#: (beyond what it already uses): Jinja folds constants while compiling, so ``'x' * 10**10``
+#: in a template would otherwise take the whole machine's memory before any error.
+TEMPLATE_CHECK_SECONDS = 20.0
+TEMPLATE_CHECK_MEMORY = 512 * 1024**2
+
+
+def template_problems(
+    settings: Settings,
+    *,
+    seconds: float = TEMPLATE_CHECK_SECONDS,
+    memory: int = TEMPLATE_CHECK_MEMORY,
+) -> list[Problem]:
+    """Every template that does not compile (``mail.templates`` and the shipped ones), one
+    problem each; a template that breaks the check itself (an exception, too much memory or
+    time) is one problem too, never a crash or a hang."""
+    source = str(settings.source) if settings.source else None
+    folder = settings.path(settings.mail.templates) if settings.mail.templates else None
+    try:
+        missing = folder is not None and not folder.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system
+        missing = True
+    if folder is not None and missing:
+        return [
+            Problem(
+                f"templates folder {folder} does not exist",
+                "create it or fix the path",
+                source,
+                path="mail.templates",
+            )
+        ]
+    if "fork" in multiprocessing.get_all_start_methods():
+        result = _compile_bounded(folder, seconds, memory)
+    else:  # pragma: no cover  (no fork: compile here, exceptions still become a problem)
+        result = _compile_templates(folder)
+    if isinstance(result, list):
+        return result
+    logger.warning("template check failed: %s", result)
+    return [
+        Problem(
+            f"the templates cannot be compiled ({result})",
+            "simplify or remove the template you changed last",
+            source,
+            path="mail.templates",
+        )
+    ]
+
+
+def _compile_templates(folder: Path | None) -> list[Problem] | str:
+    """The templates' problems, or the name of what stopped the check."""
+    from worker import mail  # here, not at the top: mail imports jinja2
+
+    try:
+        return mail.check_templates(mail.environment(folder))
+    except Exception as exc:  # MemoryError, RecursionError, OverflowError… from a template
+        return type(exc).__name__
+
+
+def _compile_bounded(folder: Path | None, seconds: float, memory: int) -> list[Problem] | str:
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_compile_child, args=(folder, memory, send), daemon=True)
+    with (
+        warnings.catch_warnings()
+    ):  # 3.12+ warns about fork beside threads; the child only compiles
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    send.close()
+    result: list[Problem] | str
+    try:
+        if not receive.poll(seconds):
+            result = f"took longer than {seconds:g} s"
+        else:
+            try:
+                result = receive.recv()
+            except (EOFError, OSError):
+                result = "ran out of memory or crashed"
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receive.close()
+    return result
+
+
+def _compile_child(folder: Path | None, memory: int, send: Connection) -> None:
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = used + memory
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no such limit here: the time bound still holds
+    result: list[Problem] | str
+    try:
+        result = _compile_templates(folder)
+    except BaseException as exc:  # MemoryError past the limit, anything: one name for the parent
+        result = type(exc).__name__
+    try:
+        send.send(result)
+    finally:
+        send.close()
+
+
+def _plain(node: Any, cut: int | None = None) -> Any:
+    """Plain dicts and lists for pydantic; with ``cut``, only the first ``cut`` items of each."""
+    if isinstance(node, dict):
+        return {k: _plain(v, cut) for k, v in itertools.islice(node.items(), cut)}
+    if isinstance(node, list):
+        return [_plain(v, cut) for v in itertools.islice(node, cut)]
+    return node
+
+
+class _Locator:
+    """Maps a path of keys and indexes in the YAML tree to its line number."""
+
+    def __init__(self, tree: YamlMap, file: str) -> None:
+        self.tree, self.file = tree, file
+
+    def line(self, loc: tuple[int | str, ...]) -> int | None:
+        node: Any = self.tree
+        line: int | None = 1
+        for part in loc:
+            found = (isinstance(node, YamlMap) and isinstance(part, str) and part in node) or (
+                isinstance(node, YamlSeq) and isinstance(part, int) and 0 <= part < len(node)
+            )
+            if not found:
+                break
+            line, node = node.lines[part], node[part]
+        return line
+
+    def problem(self, loc: tuple[int | str, ...], what: str, fix: str) -> Problem:
+        return Problem(what, fix, self.file, self.line(loc), _dotted(loc))
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(
+    node: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], Any, Any]]:
+    """Every ``(loc, key, value)`` of every mapping in the tree (its depth is bounded)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*loc, key), key, value
+            yield from _walk(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, (*loc, i))
+
+
+def _texts(
+    node: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    """Every key and every text scalar in the tree, with its loc (the depth is bounded)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*loc, key), key
+            yield from _texts(value, (*loc, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _texts(value, (*loc, i))
+    elif isinstance(node, str):
+        yield loc, node
+
+
+def _text_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """A control character (CR/LF too) in any key or text value: one line each."""
+    problems: list[Problem] = []
+    if not tree.controls:  # the reader saw none: skip the walk
+        return problems
+    for loc, text in _texts(tree):
+        message = _control_message(text)
+        if message:
+            what, _, fix = message.partition(" — ")
+            problems.append(locate.problem(loc, what, fix))
+    return problems
+
+
+def _secret_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    problems = []
+    for loc, key, value in _walk(tree):
+        if str(key).lower() in SECRET_KEYS and value not in (None, ""):
+            problems.append(
+                locate.problem(
+                    loc,
+                    "a secret must not be written in the config file",
+                    "put it in an environment variable and write "
+                    + (
+                        f"`{key}_env: VARIABLE_NAME`"
+                        if key != "password"
+                        else "`password_env: SMTP_PASSWORD`"
+                    ),
+                )
+            )
+    return problems
+
+
+def _reference_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
+    """Cross-checks that need the whole file: teams name people, calendars name accounts.
+    Linear in the size of the file: names are looked up in sets, hints are budgeted."""
+    people = _items(tree.get("people"))
+    teams = _items(tree.get("teams"))
+    accounts = _items(tree.get("accounts"))
+    emails: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, person in enumerate(people):
+        if isinstance(person, Mapping) and isinstance(person.get("email"), str):
+            email = person["email"].lower()
+            if email in emails:
+                problems.append(
+                    locate.problem(
+                        ("people", i, "email"),
+                        f"{email} is listed twice",
+                        "keep one entry per person",
+                    )
+                )
+            emails.setdefault(email, i)
+    known = list(emails)
+    account_names = {str(a.get("name")) for a in accounts if isinstance(a, Mapping)}
+    team_names = {str(t.get("name")) for t in teams if isinstance(t, Mapping)}
+
+    def unknown_person(loc: tuple[int | str, ...], email: Any) -> None:
+        if not isinstance(email, str) or email.lower() in emails or _CONTROL.search(email):
+            return  # not text, or a control character (said by _text_problems)
+        close = _close(email.lower(), known, cutoff=0.85)
+        fix = f"did you mean {close}?" if close else "add them under people: or fix the address"
+        problems.append(locate.problem(loc, f"{email} is not listed under people:", fix))
+
+    for t, team in enumerate(teams):
+        if not isinstance(team, Mapping):
+            continue
+        unknown_person(("teams", t, "leader"), team.get("leader"))
+        for m, member in enumerate(_items(team.get("members"))):
+            unknown_person(("teams", t, "members", m), member)
+    for i, person in enumerate(people):
+        calendar = person.get("calendar") if isinstance(person, Mapping) else None
+        if (
+            isinstance(calendar, Mapping)
+            and "account" in calendar
+            and str(calendar["account"]) not in account_names
+        ):
+            close = _close(str(calendar["account"]), sorted(account_names))
+            fix = f"did you mean {close!r}?" if close else "add it under accounts: or fix the name"
+            problems.append(
+                locate.problem(
+                    ("people", i, "calendar", "account"),
+                    f"no account named {_shown(calendar['account'])}",
+                    fix,
+                )
+            )
+    audiences: list[tuple[tuple[int | str, ...], Any]] = []
+    for r, rule in enumerate(_items(tree.get("protect"))):
+        if isinstance(rule, Mapping) and "for" in rule:
+            audiences.append((("protect", r, "for"), rule["for"]))
+    emails_section = tree.get("emails")
+    if isinstance(emails_section, Mapping):
+        for program, section in emails_section.items():
+            if isinstance(section, Mapping) and "to" in section:
+                audiences.append((("emails", str(program), "to"), section["to"]))
+    for loc, spec in audiences:
+        if isinstance(spec, str) and spec.startswith("team:") and spec[5:] not in team_names:
+            problems.append(
+                locate.problem(
+                    loc, f"no team named {_shown(spec[5:])}", "use a name listed under teams:"
+                )
+            )
+        elif isinstance(spec, list):
+            for k, email in enumerate(spec):
+                unknown_person((*loc, k), email)
+    return problems
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+_BUILTIN_FIXES = {
+    "missing": "add it",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "float_type": "write a number",
+    "float_parsing": "write a number",
+    "literal_error": "",
+    "string_type": "write it as text",
+    "model_type": "write it as a mapping of keys",
+    "tuple_type": "write it as a list",
+    "list_type": "write it as a list",
+}
+
+
+_BOUNDS = {
+    "less_than_equal": ("le", "is too large", "the most is {}"),
+    "less_than": ("lt", "is too large", "write less than {}"),
+    "greater_than_equal": ("ge", "is too small", "the least is {}"),
+    "greater_than": ("gt", "is too small", "write more than {}"),
+}
+
+
+def _problem_from(error: Mapping[str, Any], locate: _Locator) -> Problem:
+    loc = _clean_loc(tuple(error["loc"]))
+    kind = error["type"]
+    shown = _shown(error.get("input"))
+    if kind == "extra_forbidden" and loc:
+        key = str(loc[-1])
+        known = _known_keys(tuple(p for p in loc[:-1] if isinstance(p, str)))
+        close = _close(key, known)
+        fix = (
+            f"did you mean {close!r}?"
+            if close
+            else "remove it (known keys: " + ", ".join(known) + ")"
+        )
+        return locate.problem(loc, f"unknown key {_shown(key)}", fix)
+    message = str(error["msg"]).removeprefix("Value error, ") or "is not valid"
+    if " — " in message:
+        what, _, fix = message.partition(" — ")
+        return locate.problem(loc, what, fix)
+    if kind == "missing":
+        return locate.problem(loc, "required key is missing", "add it")
+    if kind == "literal_error":
+        return locate.problem(loc, f"{shown} is not allowed", message[0].lower() + message[1:])
+    if kind in _BOUNDS and isinstance(error.get("ctx"), Mapping):
+        name, what, fix = _BOUNDS[kind]
+        bound = error["ctx"].get(name)
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return locate.problem(loc, f"{shown} {what}", fix.format(bound))
+    if kind == "finite_number":
+        return locate.problem(loc, f"{shown} is not a finite number", "write a number")
+    fix = _BUILTIN_FIXES.get(kind, "see config/example.yaml")
+    return locate.problem(loc, f"{message[0].lower()}{message[1:]} (got {shown})", fix)
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop pydantic's union/validator tags (``function-before[...]``, ``int``) from a loc."""
+    out: list[int | str] = []
+    for part in loc:
+        if isinstance(part, str) and (
+            "[" in part
+            or part in {"int", "float", "str", "list[str]", "timedelta", "function-after"}
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+@functools.cache
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        if model is None:
+            return []
+    return sorted(
+        f.alias or n for n, f in model.model_fields.items() if n not in ("source", "base_dir")
+    )
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType, tuple, list, Annotated):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _all_keys(model: type[BaseModel] = Settings) -> set[str]:
+    """Every key the YAML may hold, at any depth (the docs test checks each is documented)."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        if name in ("source", "base_dir"):
+            continue
+        keys.add(info.alias or name)
+        inner = _model_in(info.annotation)
+        if inner is not None:
+            keys |= _all_keys(inner)
+    return keys
