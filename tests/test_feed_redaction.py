@@ -305,3 +305,16 @@ def test_old_feed_keys_are_renamed_on_sqlite_and_postgresql(
     finally:
         store.close()
     assert keys == sorted([new, twice.replace(TOKEN * 2, "…"), "cy@example.com:ics:cal/cy.ics"])
+
+
+def test_doctor_and_the_worker_banner_show_store_and_queue_without_passwords(
+    run_cli: Any, project: Path
+) -> None:
+    write(
+        project / "steadyhand.yaml",
+        "store: sqlite:///var/steadyhand.db\nqueue: redis://:queue-pw-123@127.0.0.1:6399/0\n",
+    )
+    result = run_cli("doctor")
+    assert "queue  redis://127.0.0.1:6399/0" in result.out
+    assert "store  sqlite:///var/steadyhand.db: ok" in result.out
+    assert "queue-pw-123" not in result.out + result.err

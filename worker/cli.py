@@ -39,7 +39,7 @@ from worker.cli_common import (
     out,
 )
 from worker.config import CalendarSettings
-from worker.model import UTC
+from worker.model import UTC, redact_location
 from worker.resources import shipped
 from worker.store import Store
 
@@ -217,7 +217,10 @@ def run(
     rt = _runtime(settings, fixed)
     huey = build_huey(settings)
     register(huey, rt)
-    out.print(f"steadyhand worker: queue {settings.queue}, store {settings.store}. Ctrl-C stops.")
+    out.print(
+        f"steadyhand worker: queue {redact_location(settings.queue)}, "
+        f"store {redact_location(settings.store)}. Ctrl-C stops."
+    )
     consumer = huey.create_consumer(workers=workers, periodic=True, worker_type="thread")
     consumer.run()
 
@@ -317,8 +320,8 @@ def doctor(config: ConfigOpt = None) -> None:
     """The store, the queue and the last sync of each calendar."""
     settings = _settings(config)
     store = Store(settings.store_url)
-    out.print(f"store  {settings.store}: ok")
-    out.print(f"queue  {settings.queue}")
+    out.print(f"store  {redact_location(settings.store)}: ok")
+    out.print(f"queue  {redact_location(settings.queue)}")
     table = Table(title="Calendars", title_justify="left")
     for column in ("calendar", "events", "last good sync", "last error"):
         table.add_column(column)

@@ -262,6 +262,8 @@ def redact_location(location: str) -> str:
     if not _URL.match(location):
         return location
     parts = urlsplit(location)
+    if not parts.netloc:  # sqlite:///var/x.db, file:///…: a path, no userinfo to drop
+        return location
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
