@@ -20,11 +20,12 @@ series, whose instants depend on the reader's zone.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from time import time_ns
 from typing import Any
@@ -37,6 +38,7 @@ from icalendar.prop import vDDDLists, vDDDTypes
 from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from connectors._bounds import Budget, bound_series
 from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
 from worker.model import (
     UTC,
@@ -73,6 +75,8 @@ _RULE_LINE = re.compile(rb"(?im)^(?:RRULE|EXRULE)[;:][^\r\n]*")
 # Google writes dates with a UTC suffix ("RDATE:20131210Z"): no such value exists.
 _DATES_LINE = re.compile(rb"(?im)^(?:RDATE|EXDATE)[;:][^\r\n]*")
 _DATE_WITH_Z = re.compile(rb"(?<![T\d])(\d{8})Z(?=,|$)")
+# A parser's message quoting the file ("parts: 'SECRET…': …"): quotes are left out.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def racy(st: os.stat_result) -> bool:
@@ -113,6 +117,9 @@ def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calen
     """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``."""
     if not data.strip():
         raise unreadable(source, "the file is empty, not an iCalendar file", fix)
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n")[:7].upper().startswith(b"BEGIN:V"):
+        what = "is not an iCalendar file (it does not begin with BEGIN:VCALENDAR)"
+        raise unreadable(source, what, fix)  # and nothing of it is quoted: it may be secret
     data = _repair(data)
     try:
         components = icalendar.Calendar.from_ical(data, multiple=True)
@@ -142,16 +149,18 @@ def _repair(data: bytes) -> bytes:
 
 
 def _where(exc: Exception, data: bytes) -> str:
-    """The parser's complaint, prefixed with the line it is about when that can be found."""
+    """The parser's complaint, prefixed with the line it is about when that can be found;
+    what it quotes of the file is left out."""
     message = str(exc) or type(exc).__name__
+    shown = one_line(_QUOTED.sub("…", message), 120)
     quoted = re.search(r"parts: '(.{1,200}?)': ", message)
     if quoted:
         needle = quoted.group(1)[:40]
         text = data.decode("utf-8", "replace")
         for number, line in enumerate(text.splitlines(), 1):
             if needle and line.startswith(needle):
-                return f"line {number}: {message}"
-    return message
+                return f"line {number}: {shown}"
+    return shown
 
 
 # -- expansion and mapping ------------------------------------------------------------
@@ -176,15 +185,20 @@ def events_between(
     window: TimeRange,
     source: str,
     etag: str | None = None,
+    budget: Budget | None = None,
 ) -> list[Event]:
-    """Every occurrence overlapping ``window``, ids unique (a later duplicate wins)."""
+    """Every occurrence overlapping ``window``, ids unique (a later duplicate wins).
+
+    ``budget`` bounds the work (:mod:`connectors._bounds`; one per calendar, shared by
+    its files): what does not fit is left out and ``budget.truncated`` says why."""
     tz = zone_of(cal, source)
+    budget = budget if budget is not None else Budget()
     notes = _Notes()
     found: dict[str, Event] = {}
     try:
         for calendar in calendars:
             series = _prepare(calendar, tz, notes)
-            for component in _expand(calendar, window, tz, source, notes):
+            for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
                     event = _to_event(component, cal, tz, series, etag)
                 except Exception as exc:
@@ -327,22 +341,60 @@ def _zone(name: str) -> tzinfo | None:
 
 
 def _expand(
-    calendar: icalendar.Calendar, window: TimeRange, tz: ZoneInfo, source: str, notes: _Notes
-) -> Sequence[Any]:
-    """Occurrences between the window's ends; floating and all-day times compare in ``tz``."""
+    calendar: icalendar.Calendar,
+    window: TimeRange,
+    tz: ZoneInfo,
+    source: str,
+    notes: _Notes,
+    budget: Budget,
+) -> Iterator[Any]:
+    """Occurrences between the window's ends; floating and all-day times compare in ``tz``.
+
+    Lazily, series by series, within ``budget``: each rule is bounded before dateutil
+    walks it, and the expansion stops when the calendar's instances or time run out."""
     start, end = window.start.astimezone(tz), window.end.astimezone(tz)
     try:
         calendar = x_wr_timezone.to_standard(calendar)
-        return list(recurring_ical_events.of(calendar).between(start, end))
+        for component in calendar.walk("VEVENT"):
+            bound_series(component, window, tz, budget)
+    except Exception as exc:
+        what = f"cannot expand its recurring events ({type(exc).__name__})"
+        raise unreadable(source, what) from None
+    try:
+        query = recurring_ical_events.of(calendar)
     except Exception as strict:
         try:
             query = recurring_ical_events.of(calendar, skip_bad_series=True)
-            found = list(query.between(start, end))
         except Exception as exc:
-            what = f"cannot expand its recurring events ({type(exc).__name__}: {exc})"
+            what = f"cannot expand its recurring events ({_reason(exc)})"
             raise unreadable(source, what) from None
-        notes.add(f"skipped a recurring series that cannot be expanded ({strict})")
-        return found
+        notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
+    skippable = tuple(recurring_ical_events.CalendarQuery.suppressed_errors)
+    for series in query.series:
+        if budget.full() or budget.out_of_time():
+            return
+        try:
+            found = list(itertools.islice(series.between(start, end), budget.left + 1))
+        except skippable as exc:
+            notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
+            continue
+        except Exception as exc:
+            what = f"cannot expand its recurring events ({_reason(exc)})"
+            raise unreadable(source, what) from None
+        if len(found) > budget.left:
+            found = found[: budget.left]
+            budget.left = 0
+            budget.full()
+        else:
+            budget.left -= len(found)
+        for occurrence in found:
+            yield occurrence.as_component(query.keep_recurrence_attributes)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short reason, without the file content some messages quote."""
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+    return one_line(_QUOTED.sub("…", first), 100) or type(exc).__name__
 
 
 def _to_event(

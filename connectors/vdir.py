@@ -29,6 +29,7 @@ from urllib.parse import quote
 import icalendar
 
 from connectors import _ical
+from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors.base import (
     BLOCK_PROPERTY,
     CalendarUnreadable,
@@ -44,6 +45,7 @@ from worker.model import (
     CalendarRef,
     ChangeKind,
     Event,
+    SyncLimits,
     SyncResult,
     SyncState,
     TimeRange,
@@ -83,6 +85,9 @@ class VdirCalendar:
     kind = "vdir"
     read_only = False
 
+    def __init__(self, limits: SyncLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits  # bounds expansion, per calendar across its files
+
     # -- the contract --------------------------------------------------------------
     def sync(self, cal: CalendarRef, window: TimeRange, state: SyncState | None) -> SyncResult:
         folder = _folder(cal.location)
@@ -99,16 +104,24 @@ class VdirCalendar:
             logger.info("vdir sync %s: unchanged, %d files", cal.key, len(files))
             return SyncResult(events=(), removed=(), state=state, full=False, unchanged=True)
         found: dict[str, Event] = {}
+        budget = Budget(self._limits)
         for path, st in files:
             data = contents[path] if path in contents else _read(path)
             if data is None:
                 continue  # deleted since the listing; the next sync sees the new listing
             calendars = _ical.parse(data, str(path))
-            for event in _ical.events_between(calendars, cal, window, str(path), etag_of(st)):
+            read = _ical.events_between(calendars, cal, window, str(path), etag_of(st), budget)
+            for event in read:
                 found[event.id] = event
         logger.info("vdir sync %s: parsed, %d events, %d files", cal.key, len(found), len(files))
         new_state = SyncState(fingerprint=fingerprint, window=window)
-        return SyncResult(events=tuple(found.values()), removed=(), state=new_state, full=True)
+        return SyncResult(
+            events=tuple(found.values()),
+            removed=(),
+            state=new_state,
+            full=True,
+            truncated=budget.truncated,
+        )
 
     def describe(self, cal: CalendarRef, event_id: str) -> str | None:
         """An event's description, read now from its file and not kept."""
