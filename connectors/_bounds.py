@@ -84,8 +84,11 @@ class Budget:
         return "; ".join(self._reasons) or None
 
 
-def bound_series(component: Any, window: TimeRange, tz: ZoneInfo, budget: Budget) -> None:
-    """Rewrite ``component``'s RRULE in place so its expansion in ``window`` is bounded."""
+def bound_series(
+    component: Any, window: TimeRange, tz: ZoneInfo, budget: Budget, reserve: int = 0
+) -> None:
+    """Rewrite ``component``'s RRULE in place so its expansion in ``window`` is bounded,
+    leaving ``reserve`` places of the budget to the calendar's other events."""
     rules = component.get("RRULE")
     if not rules:
         return
@@ -102,7 +105,7 @@ def bound_series(component: Any, window: TimeRange, tz: ZoneInfo, budget: Budget
         start = component["DTSTART"].dt
     s1 = frame.naive(start)
     for rule in rules:
-        if not _bound_rule(rule, frame, s1, ws - duration, we, budget):
+        if not _bound_rule(rule, frame, s1, ws - duration, we, budget, reserve):
             del component["RRULE"]
             budget.cut(f"a {_freq(rule).lower()} series from {s1:%Y} was skipped (too long)")
             return
@@ -224,7 +227,13 @@ def _compute_ahead(
 
 
 def _bound_rule(
-    rule: Any, frame: _Frame, s1: datetime, first: datetime, we: datetime, budget: Budget
+    rule: Any,
+    frame: _Frame,
+    s1: datetime,
+    first: datetime,
+    we: datetime,
+    budget: Budget,
+    reserve: int,
 ) -> bool:
     """Cut ``rule`` to the instances the budget has room for; False: refuse the series."""
     step = _step(rule, _SHORTEST)
@@ -242,7 +251,8 @@ def _bound_rule(
     inside = max(0.0, (last - begin) / step) * per
     if count is not None:
         inside = min(inside, count)
-    room = max(budget.left, 0)
+    room = max(budget.left - reserve, 0)
+    cut_here = False
     if inside > room:
         try:
             cut = begin + step * (math.ceil(room / per) + 1)
@@ -254,8 +264,12 @@ def _bound_rule(
                 del rule["COUNT"]
             rule["UNTIL"] = [frame.until(cut)]
             last = min(last, cut)
-            budget.cut(f"more than {budget.limits.max_events} events (sync.max_events)")
+            cut_here = True
     walk = max(0.0, (last - s1) / step)
     if count is not None and not _parts(rule):
         walk = min(walk, count)
-    return walk <= MAX_WALK
+    if walk > MAX_WALK:
+        return False
+    if cut_here:
+        budget.cut(f"more than {budget.limits.max_events} events (sync.max_events)")
+    return True

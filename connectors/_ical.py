@@ -269,6 +269,9 @@ class _Series:
     def __init__(self) -> None:
         self.uids: set[str] = set()
         self.shifts: dict[tuple[str, str], timedelta] = {}
+        # What every instance of one source component shares, read once: the instances
+        # are shallow copies, so they share its UID value (kept here, so its id stays).
+        self.static: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
         """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
@@ -355,8 +358,11 @@ def _expand(
     start, end = window.start.astimezone(tz), window.end.astimezone(tz)
     try:
         calendar = x_wr_timezone.to_standard(calendar)
-        for component in calendar.walk("VEVENT"):
-            bound_series(component, window, tz, budget)
+        vevents = calendar.walk("VEVENT")
+        recurring = {str(c.get("UID")) for c in vevents if "RRULE" in c}
+        reserve = sum(1 for c in vevents if "RRULE" not in c)  # kept before any series
+        for component in vevents:
+            bound_series(component, window, tz, budget, reserve)
     except Exception as exc:
         what = f"cannot expand its recurring events ({type(exc).__name__})"
         raise unreadable(source, what) from None
@@ -370,7 +376,8 @@ def _expand(
             raise unreadable(source, what) from None
         notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
     skippable = tuple(recurring_ical_events.CalendarQuery.suppressed_errors)
-    for series in query.series:
+    # plain events first: a series cut at the cap must not crowd out the rest of the file
+    for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
         if budget.full() or budget.out_of_time():
             return
         try:
@@ -417,27 +424,39 @@ def _to_event(
     event_id, series_id = uid, None
     if uid in series.uids:
         event_id, series_id = f"{uid}@{series.key(uid, component, raw_start, tz)}", uid
-    owner = cal.owner.strip().lower()
-    organizer = _email(component.get("ORGANIZER"))
-    attendees = list(_as_list(component.get("ATTENDEE")))
-    block = prop_text(component, BLOCK_PROPERTY)
+    uid_value = component["UID"]
+    shared = series.static.get(id(uid_value))
+    if shared is None or shared[0] is not uid_value:
+        shared = (uid_value, _shared_fields(component, cal))
+        series.static[id(uid_value)] = shared
     return Event(
         id=event_id,
         calendar_id=cal.location,
         start=start,
         end=end,
         all_day=all_day,
-        status=_status(prop_text(component, "STATUS")),
-        response=_response(owner, organizer, attendees),
-        transparency=_transparency(component),
-        event_type=_event_type(component),
-        attendees=tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
-        organizer=organizer,
         series_id=series_id,
         etag=etag,
-        owned_block_id=block or None,
-        title=prop_text(component, "SUMMARY"),
+        **shared[1],
     )
+
+
+def _shared_fields(component: Any, cal: CalendarRef) -> dict[str, Any]:
+    """The fields of an event that do not change from one instance to the next."""
+    owner = cal.owner.strip().lower()
+    organizer = _email(component.get("ORGANIZER"))
+    attendees = list(_as_list(component.get("ATTENDEE")))
+    block = prop_text(component, BLOCK_PROPERTY)
+    return {
+        "status": _status(prop_text(component, "STATUS")),
+        "response": _response(owner, organizer, attendees),
+        "transparency": _transparency(component),
+        "event_type": _event_type(component),
+        "attendees": tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
+        "organizer": organizer,
+        "owned_block_id": block or None,
+        "title": prop_text(component, "SUMMARY"),
+    }
 
 
 def _in_window(event: Event, window: TimeRange) -> bool:

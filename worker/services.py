@@ -171,32 +171,38 @@ def sync(
     for ref in wanted:
         groups.setdefault(id(rt.connector(ref)), []).append(ref)
     reports = []
+
+    def finish(ref: CalendarRef, outcome: SyncResult | Exception, started: float) -> None:
+        try:
+            report = _record(rt, ref, outcome, now, started)
+        except Exception as exc:  # storing it failed (a DataError): that calendar only
+            report = _record(rt, ref, exc, now, started)
+        reports.append(report)
+        if on_done:
+            on_done(report)
+
     for group in groups.values():
         connector = rt.connector(group[0])
         started = time.perf_counter()
-        outcomes: list[SyncResult | Exception]
         if len(group) > 1 and hasattr(connector, "sync_many"):
             items = [(r, window, rt.store.sync_state(r.key)) for r in group]
+            outcomes: list[SyncResult | Exception]
             try:
                 outcomes = list(connector.sync_many(items))
             except Exception as exc:  # the calendars' boundary: never KeyboardInterrupt
                 outcomes = [exc] * len(group)
-        else:
-            outcomes = []
-            for ref in group:
-                try:
-                    outcomes.append(connector.sync(ref, window, rt.store.sync_state(ref.key)))
-                except Exception as exc:  # the calendar's boundary: never KeyboardInterrupt
-                    outcomes.append(exc)
-        for ref, outcome in zip(group, outcomes, strict=True):
-            try:
-                report = _record(rt, ref, outcome, now, started)
-            except Exception as exc:  # storing it failed (a DataError): that calendar only
-                report = _record(rt, ref, exc, now, started)
-            reports.append(report)
-            if on_done:
-                on_done(report)
+            for ref, outcome in zip(group, outcomes, strict=True):
+                finish(ref, outcome, started)
+                started = time.perf_counter()
+            continue
+        for ref in group:  # each stored before the next is read
             started = time.perf_counter()
+            one: SyncResult | Exception
+            try:
+                one = connector.sync(ref, window, rt.store.sync_state(ref.key))
+            except Exception as exc:  # the calendar's boundary: never KeyboardInterrupt
+                one = exc
+            finish(ref, one, started)
     return reports
 
 
