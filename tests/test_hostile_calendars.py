@@ -224,3 +224,115 @@ def test_legit_series_are_not_cut(tmp_path: Path) -> None:
         _ical.parse(ics(weekly).encode(), "w"), cal, WINDOW, "w", None, budget
     )
     assert len(found) == 36 and budget.truncated is None and budget.left == 50_000 - 36
+
+
+# -- any failure stays inside its calendar ------------------------------------------------
+@pytest.mark.parametrize(
+    ("raised", "line"),
+    [
+        (MemoryError(), "MemoryError"),
+        (RecursionError("maximum recursion depth exceeded"), "RecursionError: maximum"),
+        (OverflowError("date value out of range"), "OverflowError: date value out of range"),
+        (ValueError("cannot parse 'MADE-UP-SECRET'"), "ValueError: cannot parse …"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else "",
+)
+def test_any_exception_in_one_calendar_is_one_line_and_the_others_sync(
+    raised: BaseException,
+    line: str,
+    run_cli,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog,
+) -> None:
+    config(project, ics(HOSTILE["hourly-from-year-1"]))
+    monkeypatch.setenv("STEADYHAND_NOW", NOW)
+    assert run_cli("sync").code == 0
+    real = IcsCalendar._sync_file
+
+    def breaks_on_bo(self: IcsCalendar, cal: CalendarRef, *args: object) -> object:
+        if "bo.ics" in cal.location:
+            raise raised
+        return real(self, cal, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IcsCalendar, "_sync_file", breaks_on_bo)
+    caplog.set_level(logging.DEBUG)
+    result = run_cli("sync")
+    assert result.code == 1
+    assert result.err.strip() == f"error: {line}" or result.err.startswith(f"error: {line}")
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert "MADE-UP-SECRET" not in result.out + result.err
+    assert "failed" in line_of(result.out, "bo@example.com")
+    assert "unchanged" in line_of(result.out, "cy@example.com")  # synced after it
+    failures = [r for r in caplog.records if "bo@example.com" in r.getMessage()]
+    assert [r.levelname for r in failures if r.levelno >= logging.WARNING] == ["WARNING"]
+    assert [r.exc_info is not None for r in failures if r.levelno == logging.DEBUG] == [True]
+    doctor = run_cli("doctor")
+    bo = line_of(doctor.out, "bo@example.com")
+    assert (
+        line.split(":", maxsplit=1)[0] in bo and f" {EXPECTED['hourly-from-year-1']} " in bo
+    )  # kept
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_is_never_swallowed_by_the_calendar_boundary(
+    stop: type[BaseException], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker import config as config_mod
+    from worker import services
+
+    settings = config_mod.load(config(project, ics(HOSTILE["hourly-from-year-1"])))
+
+    def interrupted(*args: object) -> object:
+        raise stop()
+
+    monkeypatch.setattr(IcsCalendar, "_sync_file", interrupted)
+    rt = services.Runtime(settings, Store(settings.store_url), None, lambda: WINDOW.start)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(stop):
+            services.sync(rt, WINDOW.start)
+    finally:
+        rt.store.close()
+
+
+def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: Path) -> None:
+    """Connectors that take no limits (memory here, Google and Outlook too) are bounded
+    where their result is stored."""
+    from connectors.memory import MemoryCalendar
+    from worker import config as config_mod
+    from worker import services
+    from worker.model import Event
+
+    settings = config_mod.load(
+        write(
+            tmp_path / "steadyhand.yaml",
+            "timezone: UTC\nstore: sqlite:///" + str(tmp_path / "s.db") + "\n"
+            "sync: {max_events: 100}\n"
+            "people:\n  - email: ana@example.com\n    calendar: {memory: ana}\n",
+        )
+    )
+    start = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    huge = [
+        Event(
+            id=f"e{i}",
+            calendar_id="ana",
+            start=start + timedelta(minutes=i),
+            end=start + timedelta(minutes=i + 1),
+        )
+        for i in range(1000)
+    ]
+    rt = services.Runtime(
+        settings,
+        Store(settings.store_url),
+        None,  # type: ignore[arg-type]
+        lambda: start,
+        calendars={("memory", None): MemoryCalendar({"ana": huge})},
+    )
+    try:
+        [report] = services.sync(rt, start)
+        assert (report.outcome, report.events) == ("read", 100)
+        assert report.truncated == "more than 100 events (sync.max_events)"
+        [status] = rt.store.calendars()
+        assert status.truncated == report.truncated and status.event_count == 100
+    finally:
+        rt.store.close()
