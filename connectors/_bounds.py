@@ -93,7 +93,9 @@ def bound_series(
     if not rules:
         return
     rules = rules if isinstance(rules, list) else [rules]
-    start = component["DTSTART"].dt
+    start = getattr(component.get("DTSTART"), "dt", None)
+    if not isinstance(start, date):
+        return  # none, or several: recurring_ical_events refuses the series
     frame = _Frame(start, tz)
     try:
         duration = max(timedelta(0), frame.naive(_end(component, start)) - frame.naive(start))

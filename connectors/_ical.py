@@ -70,6 +70,7 @@ _STEADYHAND_TYPES = {
 }
 _OOO_CATEGORIES = {"out of office", "ooo"}
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+_SINGLE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 # Exchange 2003 writes "BYDAY=MO, TU, WE": spaces no RRULE parser accepts.
 _RULE_LINE = re.compile(rb"(?im)^(?:RRULE|EXRULE)[;:][^\r\n]*")
 # Google writes dates with a UTC suffix ("RDATE:20131210Z"): no such value exists.
@@ -159,7 +160,8 @@ def _where(exc: Exception, data: bytes) -> str:
         text = data.decode("utf-8", "replace")
         for number, line in enumerate(text.splitlines(), 1):
             if needle and line.startswith(needle):
-                return f"line {number}: {shown}"
+                return f"line {number}: not a content line of the form NAME:VALUE"
+        return "a line is not of the form NAME:VALUE"
     return shown
 
 
@@ -243,6 +245,10 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
         if "DTSTART" not in component:
             notes.add("skipped an event without DTSTART")
             continue
+        for name in _SINGLE_PROPERTIES:
+            if isinstance(component.get(name), list):  # said twice: the first one counts
+                component[name] = component[name][0]
+                notes.add(f"an event with several {name} lines, the first one used")
         uid = component.get("UID")
         if isinstance(uid, list):
             component["UID"] = uid = uid[0]
@@ -362,7 +368,11 @@ def _expand(
         recurring = {str(c.get("UID")) for c in vevents if "RRULE" in c}
         reserve = sum(1 for c in vevents if "RRULE" not in c)  # kept before any series
         for component in vevents:
-            bound_series(component, window, tz, budget, reserve)
+            try:
+                bound_series(component, window, tz, budget, reserve)
+            except Exception:  # unbounded, it must not be expanded
+                del component["RRULE"]
+                budget.cut("a recurring series that cannot be bounded was skipped")
     except Exception as exc:
         what = f"cannot expand its recurring events ({type(exc).__name__})"
         raise unreadable(source, what) from None
@@ -375,19 +385,15 @@ def _expand(
             what = f"cannot expand its recurring events ({_reason(exc)})"
             raise unreadable(source, what) from None
         notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
-    skippable = tuple(recurring_ical_events.CalendarQuery.suppressed_errors)
     # plain events first: a series cut at the cap must not crowd out the rest of the file
     for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
         if budget.full() or budget.out_of_time():
             return
         try:
             found = list(itertools.islice(series.between(start, end), budget.left + 1))
-        except skippable as exc:
+        except Exception as exc:  # that series only: the rest of the file is read
             notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
             continue
-        except Exception as exc:
-            what = f"cannot expand its recurring events ({_reason(exc)})"
-            raise unreadable(source, what) from None
         if len(found) > budget.left:
             found = found[: budget.left]
             budget.left = 0
