@@ -58,9 +58,12 @@ DEFAULT_LIMITS = SyncLimits()
 class Budget:
     """What one calendar's sync may still spend on expansion, and why it was cut."""
 
-    def __init__(self, limits: SyncLimits | None = None) -> None:
+    def __init__(self, limits: SyncLimits | None = None, sources: int = 1) -> None:
         self.limits = limits if limits is not None else DEFAULT_LIMITS
         self.left = self.limits.max_events
+        #: Sources (a vdir's files) not yet read, each kept a place of ``left`` so that
+        #: a series cut at the cap in one file does not crowd out the files after it.
+        self.sources = sources
         self._deadline = time.perf_counter() + self.limits.expand_seconds
         self._reasons: dict[str, None] = {}
 

@@ -195,6 +195,7 @@ def events_between(
     its files): what does not fit is left out and ``budget.truncated`` says why."""
     tz = zone_of(cal, source)
     budget = budget if budget is not None else Budget()
+    budget.sources = max(budget.sources - 1, 0)  # this one is being read
     notes = _Notes()
     found: dict[str, Event] = {}
     try:
@@ -366,7 +367,8 @@ def _expand(
         calendar = x_wr_timezone.to_standard(calendar)
         vevents = calendar.walk("VEVENT")
         recurring = {str(c.get("UID")) for c in vevents if "RRULE" in c}
-        reserve = sum(1 for c in vevents if "RRULE" not in c)  # kept before any series
+        # places kept before any series: this file's plain events, one per file to come
+        reserve = sum(1 for c in vevents if "RRULE" not in c) + budget.sources
         for component in vevents:
             try:
                 bound_series(component, window, tz, budget, reserve)
@@ -389,17 +391,17 @@ def _expand(
     for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
         if budget.full() or budget.out_of_time():
             return
+        # a series leaves one place for each file still to come
+        room = budget.left - (budget.sources if str(series.uid) in recurring else 0)
         try:
-            found = list(itertools.islice(series.between(start, end), budget.left + 1))
+            found = list(itertools.islice(series.between(start, end), max(room, 0) + 1))
         except Exception as exc:  # that series only: the rest of the file is read
             notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
             continue
-        if len(found) > budget.left:
-            found = found[: budget.left]
-            budget.left = 0
-            budget.full()
-        else:
-            budget.left -= len(found)
+        if len(found) > room:
+            found = found[: max(room, 0)]
+            budget.cut(f"more than {budget.limits.max_events} events (sync.max_events)")
+        budget.left -= len(found)
         for occurrence in found:
             yield occurrence.as_component(query.keep_recurrence_attributes)
 

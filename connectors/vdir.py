@@ -104,7 +104,7 @@ class VdirCalendar:
             logger.info("vdir sync %s: unchanged, %d files", cal.key, len(files))
             return SyncResult(events=(), removed=(), state=state, full=False, unchanged=True)
         found: dict[str, Event] = {}
-        budget = Budget(self._limits)
+        budget = Budget(self._limits, sources=len(files))
         for path, st in files:
             data = contents[path] if path in contents else _read(path)
             if data is None:

@@ -336,3 +336,20 @@ def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: P
         assert status.truncated == report.truncated and status.event_count == 100
     finally:
         rt.store.close()
+
+
+def test_a_vdir_shares_one_budget_across_its_files(tmp_path: Path) -> None:
+    from connectors.vdir import VdirCalendar
+
+    folder = tmp_path / "ana"
+    folder.mkdir()
+    write(folder / "a-hostile.ics", ics(HOSTILE["minutely-1900-9999"]))
+    write(folder / "b-hostile.ics", ics(HOSTILE["secondly-billion"]).replace("hostile@", "h2@"))
+    good = "BEGIN:VEVENT\nUID:good\nDTSTART:20261110T090000Z\nDTEND:20261110T100000Z\nEND:VEVENT"
+    write(folder / "c-good.ics", f"BEGIN:VCALENDAR\nVERSION:2.0\n{good}\nEND:VCALENDAR\n")
+    cal = CalendarRef("k", "ana@example.com", "vdir", str(folder), "Europe/Berlin")
+    started = time.monotonic()
+    result = VdirCalendar(limits=SyncLimits(max_events=3000)).sync(cal, WINDOW, None)
+    assert time.monotonic() - started < 10
+    assert result.truncated == "more than 3000 events (sync.max_events)"
+    assert len(result.events) == 3000 and "good" in {e.id for e in result.events}

@@ -332,7 +332,7 @@ def doctor(config: ConfigOpt = None) -> None:
     out.print(f"store  {settings.store}: ok")
     out.print(f"queue  {settings.queue}")
     table = Table(title="Calendars", title_justify="left")
-    for column in ("calendar", "events", "last good sync", "last error"):
+    for column in ("calendar", "events", "last good sync", "last error / note"):
         table.add_column(column)
     for c in store.calendars():
         last = c.last_ok.strftime("%Y-%m-%d %H:%M UTC") if c.last_ok else "never"
