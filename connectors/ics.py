@@ -106,7 +106,8 @@ class IcsCalendar:
         """An event's description, read now from the file or feed and not kept."""
         if is_url(cal.location):
             started = time.monotonic()
-            with self._get(_https(cal.location), cal.shown, {"User-Agent": USER_AGENT}) as got:
+            agent = {"User-Agent": USER_AGENT}
+            with self._get(_https(cal.location), cal.shown, agent, started) as got:
                 if got.status_code != 200:
                     what = f"the server answered HTTP {got.status_code}"
                     raise _ical.unreadable(cal.shown, what, _fix_for(got.status_code))
@@ -196,7 +197,7 @@ class IcsCalendar:
                 headers["If-None-Match"] = prior.etag
             if prior.last_modified:
                 headers["If-Modified-Since"] = prior.last_modified
-        with self._get(url, shown, headers) as response:
+        with self._get(url, shown, headers, started) as response:
             status = response.status_code
             conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
             if status == 304 and conditional and prior is not None:
@@ -231,11 +232,23 @@ class IcsCalendar:
             truncated=budget.truncated,
         )
 
-    def _get(self, url: str, shown: str, headers: dict[str, str]) -> requests.Response:
-        """The feed's response, headers read, body not yet (``stream=True``)."""
-        wait = min(self._timeout, self._limits.feed_timeout)
+    def _get(
+        self, url: str, shown: str, headers: dict[str, str], started: float
+    ) -> requests.Response:
+        """The feed's response, headers read, body not yet (``stream=True``); a chain of
+        redirects that runs past ``feed_timeout`` after ``started`` is stopped between hops."""
+        limit = self._limits.feed_timeout
+        wait = min(self._timeout, limit)
+
+        def in_time(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            if time.monotonic() > started + limit:
+                response.close()
+                raise _too_slow(shown, limit)
+
         try:
-            return self._session.get(url, headers=headers, timeout=(wait, wait), stream=True)
+            return self._session.get(
+                url, headers=headers, timeout=(wait, wait), stream=True, hooks={"response": in_time}
+            )
         except requests.TooManyRedirects:
             what = f"redirects more than {self._limits.max_redirects} times"
             raise _ical.unreadable(shown, what, "use the feed's final address") from None
@@ -259,9 +272,7 @@ class IcsCalendar:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise _too_large(shown, cap)
-        slow = TransientError(
-            f"{shown}: the feed did not arrive within {limit:g} s (sync.feed_timeout)"
-        )
+        slow = _too_slow(shown, limit)
         left = started + limit - time.monotonic()
         if left <= 0:
             raise slow
@@ -299,6 +310,12 @@ def _hang_up(response: requests.Response, hung_up: threading.Event) -> None:
         response.raw.shutdown()
     except Exception:  # already closed, or an urllib3 without shutdown(): the read ends anyway
         response.close()
+
+
+def _too_slow(source: str, limit: float) -> TransientError:
+    return TransientError(
+        f"{source}: the feed did not arrive within {limit:g} s (sync.feed_timeout)"
+    )
 
 
 def _too_large(source: str, cap: int) -> CalendarUnreadable:

@@ -66,6 +66,10 @@ class Hostile(BaseHTTPRequestHandler):
     def serve_loop(self) -> None:
         self._headers(302, {"Location": "/loop", "Content-Length": "0"})
 
+    def serve_slow_hop(self) -> None:  # each hop a little slow, none slow enough to time out
+        time.sleep(0.8)
+        self._headers(302, {"Location": "/slow-hop", "Content-Length": "0"})
+
     def serve_big(self) -> None:  # 50 MB, announced
         self._headers(200, {"Content-Length": str(50 * MB)})
         for _ in range(50):
@@ -151,6 +155,15 @@ def test_a_redirect_loop_stops_after_the_redirect_limit(server) -> None:
     with pytest.raises(CalendarUnreadable, match=r"/loop: redirects more than 5 times — "):
         connector().sync(feed(f"{base}/loop"), WINDOW, None)
     assert hits["/loop"] == 6  # the first ask and five redirects
+
+
+def test_a_chain_of_slow_redirects_ends_at_the_deadline_of_the_whole_download(server) -> None:
+    base, hits = server
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"/slow-hop: the feed did not arrive within 2 s"):
+        connector(feed_timeout=2.0).sync(feed(f"{base}/slow-hop"), WINDOW, None)
+    assert time.monotonic() - started < 3.5
+    assert hits["/slow-hop"] == 3  # 0.8 s each: the third answer comes after the deadline
 
 
 def test_a_50_mb_feed_at_the_default_cap_is_refused_fast_with_little_memory(server) -> None:
