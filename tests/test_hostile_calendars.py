@@ -108,6 +108,8 @@ def test_a_hostile_series_beside_good_calendars_is_cut_or_read_in_seconds(
         doctor = run_cli("doctor")
         assert CUT.format(cap=5000) in line_of(doctor.out, "bo@example.com")
         assert " 5000 " in line_of(doctor.out, "bo@example.com")
+        assert "unchanged" in line_of(run_cli("sync").out, "bo@example.com")
+        assert CUT.format(cap=5000) in line_of(run_cli("doctor").out, "bo@example.com")
     else:
         assert "truncated" not in bo and f" {EXPECTED[name]} " in bo
     store = Store(f"sqlite:///{project / 'var' / 'steadyhand.db'}")

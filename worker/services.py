@@ -248,6 +248,7 @@ def _record(
         now,
         rt.settings.privacy.store_titles,
         truncated=truncated,
+        read=not result.unchanged,
     )
     elapsed = time.perf_counter() - started
     state = "unchanged" if result.unchanged else "read"

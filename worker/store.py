@@ -278,12 +278,15 @@ class Store:
         now: datetime,
         store_titles: bool,
         truncated: str | None = None,
+        read: bool = True,
     ) -> int:
         """Store one sync's outcome in one transaction; return the calendar's event count.
 
         Values are fitted to their columns on every database alike (:func:`_event_row`):
         an over-long id is kept as a prefix and its hash, NULs are dropped, long text cut;
-        of two events with the same (fitted) id the later one is kept."""
+        of two events with the same (fitted) id the later one is kept. ``truncated`` says
+        why a read kept only part of the calendar; when nothing was read (``read`` False)
+        what the last read said stays."""
         fitted = {}
         for e in changed:
             row = _event_row(calendar_key, owner, e, store_titles)
@@ -313,8 +316,9 @@ class Store:
                 "last_ok_ts": _ts(now),
                 "last_error": None,
                 "event_count": count,
-                "truncated": _fit_text(truncated, 1000),
             }
+            if read:
+                values["truncated"] = _fit_text(truncated, 1000)
             self._upsert_sync(conn, calendar_key, values)
         return count
 
