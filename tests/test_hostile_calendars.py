@@ -355,3 +355,21 @@ def test_a_vdir_shares_one_budget_across_its_files(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert result.truncated == "more than 3000 events (sync.max_events)"
     assert len(result.events) == 3000 and "good" in {e.id for e in result.events}
+
+
+def test_a_calendar_whose_connector_cannot_be_built_fails_alone(
+    run_cli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import registry
+
+    config(project, ics(HOSTILE["hourly-from-year-1"]))
+    (project / "dee").mkdir()
+    path = project / "steadyhand.yaml"
+    path.write_text(path.read_text() + "  - email: dee@example.com\n    calendar: {vdir: dee}\n")
+    monkeypatch.setitem(registry.CALENDARS, "vdir", ("connectors.gone:Vdir", None))
+    monkeypatch.setenv("STEADYHAND_NOW", NOW)
+    result = run_cli("sync")
+    assert result.code == 1, result.err
+    assert result.err.strip() == "error: 'vdir' is not available in this version of steadyhand"
+    assert "read" in line_of(result.out, "ana@example.com")
+    assert "failed" in line_of(result.out, "dee@example.com")

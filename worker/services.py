@@ -168,8 +168,12 @@ def sync(
         if not (only_due and seen is not None and seen > due_before):
             wanted.append(ref)
     groups: dict[int, list[CalendarRef]] = {}
+    unbuilt: list[tuple[CalendarRef, Exception]] = []
     for ref in wanted:
-        groups.setdefault(id(rt.connector(ref)), []).append(ref)
+        try:
+            groups.setdefault(id(rt.connector(ref)), []).append(ref)
+        except Exception as exc:  # no connector for it (a missing extra): that calendar only
+            unbuilt.append((ref, exc))
     reports = []
 
     def finish(ref: CalendarRef, outcome: SyncResult | Exception, started: float) -> None:
@@ -181,6 +185,8 @@ def sync(
         if on_done:
             on_done(report)
 
+    for ref, error in unbuilt:
+        finish(ref, error, time.perf_counter())
     for group in groups.values():
         connector = rt.connector(group[0])
         started = time.perf_counter()
