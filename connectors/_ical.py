@@ -4,7 +4,13 @@ One lenient path for every iCalendar source. :func:`parse` turns bytes into cale
 (several ``VCALENDAR`` blocks per file are fine) and :func:`events_between` expands them
 inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
 user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
-file; what can be read around is read around, and said once in a WARNING log line.
+file (never quoting it: a file that is not iCalendar may be anything, ``/etc/shadow``);
+what can be read around is read around, and said once in a WARNING log line.
+
+Expansion is bounded (:mod:`connectors._bounds`): each series is rewritten before
+dateutil walks it, and expanded lazily, series by series (plain events first), within
+one :class:`~connectors._bounds.Budget` per calendar of instances and time; a series
+that fails to expand is skipped alone.
 
 Time zones, in the order they are tried: the zone icalendar resolved (IANA names, Windows
 names such as ``W. Europe Standard Time``, the file's own VTIMEZONE definitions); a
