@@ -89,7 +89,7 @@ def runtime(tmp_path: Path) -> Iterator[tuple[services.Runtime, Path]]:
 
 @needs_fixtures
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,  # bounded below, by the wall clock of each sync
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
