@@ -166,3 +166,37 @@ def test_a_postgresql_data_error_fails_one_calendar_in_one_line_and_the_rest_syn
     finally:
         store.close()
     assert counts["ana@example.com"] == 39 and counts["bo@example.com"] == 2
+
+
+def test_a_store_made_before_truncation_notes_still_opens_and_keeps_them(store: Store) -> None:
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE sync_notes"))
+    again = Store(store.url)  # as an older version left it: the table is added
+    try:
+        save(again, [event("a")])
+        assert [c.truncated for c in again.calendars()] == [None]
+        state = SyncState(fingerprint="g", window=SPAN)
+        why = "more than 1 events (sync.max_events)"
+        again.save_sync(
+            "ana:ics:cal.ics",
+            "ana@example.com",
+            "ics",
+            state,
+            [event("a")],
+            (),
+            True,
+            NOW,
+            True,
+            truncated=why,
+        )
+        assert [c.truncated for c in again.calendars()] == [why]
+        again.save_sync(
+            "ana:ics:cal.ics", "ana@example.com", "ics", state, [], (), False, NOW, True, read=False
+        )  # unchanged: the note stays
+        assert [c.truncated for c in again.calendars()] == [why]
+        save(again, [event("a")])  # read whole again: the note goes
+        assert [c.truncated for c in again.calendars()] == [None]
+    finally:
+        again.close()

@@ -98,7 +98,15 @@ sync_state = Table(
     Column("last_ok_ts", Float),
     Column("last_error", Text),
     Column("event_count", Integer, nullable=False, default=0),
-    Column("truncated", Text),  # why the last read kept only part of the calendar
+)
+
+#: Why a calendar's last read kept only part of it (``sync.max_events``…). A table of its
+#: own, so that stores made before it still open (create_all adds tables, not columns).
+sync_notes = Table(
+    "sync_notes",
+    metadata,
+    Column("calendar_key", String(300), primary_key=True),
+    Column("truncated", Text, nullable=False),
 )
 
 outbox = Table(
@@ -317,9 +325,12 @@ class Store:
                 "last_error": None,
                 "event_count": count,
             }
-            if read:
-                values["truncated"] = _fit_text(truncated, 1000)
             self._upsert_sync(conn, calendar_key, values)
+            if read:
+                conn.execute(delete(sync_notes).where(sync_notes.c.calendar_key == calendar_key))
+                if truncated:
+                    note = {"calendar_key": calendar_key, "truncated": _fit_text(truncated, 1000)}
+                    conn.execute(insert(sync_notes).values(**note))
         return count
 
     def record_sync_error(
@@ -348,6 +359,8 @@ class Store:
     def calendars(self) -> list[CalendarStatus]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(sync_state).order_by(sync_state.c.calendar_key)).all()
+            found = conn.execute(select(sync_notes.c.calendar_key, sync_notes.c.truncated))
+            notes = {key: why for key, why in found}
         return [
             CalendarStatus(
                 r.calendar_key,
@@ -356,7 +369,7 @@ class Store:
                 r.event_count,
                 _dt(r.last_ok_ts) if r.last_ok_ts else None,
                 r.last_error,
-                r.truncated,
+                notes.get(r.calendar_key),
             )
             for r in rows
         ]
