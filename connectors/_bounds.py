@@ -174,8 +174,11 @@ def _step(rule: Any, table: dict[str, timedelta]) -> timedelta | None:
     freq = _freq(rule)
     if freq not in table:
         return None
-    interval = _int(rule, "INTERVAL") or 1
-    return table[freq] * max(1, min(interval, 1_000_000))
+    interval = max(1, _int(rule, "INTERVAL") or 1)
+    try:
+        return table[freq] * interval
+    except OverflowError:  # steps past year 9999: dateutil takes at most one
+        return None
 
 
 def _multiplicity(rule: Any) -> int:
