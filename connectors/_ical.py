@@ -4,7 +4,13 @@ One lenient path for every iCalendar source. :func:`parse` turns bytes into cale
 (several ``VCALENDAR`` blocks per file are fine) and :func:`events_between` expands them
 inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
 user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
-file; what can be read around is read around, and said once in a WARNING log line.
+file (never quoting it: a file that is not iCalendar may be anything, ``/etc/shadow``);
+what can be read around is read around, and said once in a WARNING log line.
+
+Expansion is bounded (:mod:`connectors._bounds`): each series is rewritten before
+dateutil walks it, and expanded lazily, series by series (plain events first), within
+one :class:`~connectors._bounds.Budget` per calendar of instances and time; a series
+that fails to expand is skipped alone.
 
 Time zones, in the order they are tried: the zone icalendar resolved (IANA names, Windows
 names such as ``W. Europe Standard Time``, the file's own VTIMEZONE definitions); a
@@ -20,11 +26,12 @@ series, whose instants depend on the reader's zone.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from time import time_ns
 from typing import Any
@@ -37,6 +44,7 @@ from icalendar.prop import vDDDLists, vDDDTypes
 from icalendar.timezone import tzp
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from connectors._bounds import Budget, bound_series
 from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
 from worker.model import (
     UTC,
@@ -68,11 +76,14 @@ _STEADYHAND_TYPES = {
 }
 _OOO_CATEGORIES = {"out of office", "ooo"}
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+_SINGLE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 # Exchange 2003 writes "BYDAY=MO, TU, WE": spaces no RRULE parser accepts.
 _RULE_LINE = re.compile(rb"(?im)^(?:RRULE|EXRULE)[;:][^\r\n]*")
 # Google writes dates with a UTC suffix ("RDATE:20131210Z"): no such value exists.
 _DATES_LINE = re.compile(rb"(?im)^(?:RDATE|EXDATE)[;:][^\r\n]*")
 _DATE_WITH_Z = re.compile(rb"(?<![T\d])(\d{8})Z(?=,|$)")
+# A parser's message quoting the file ("parts: 'SECRET…': …"): quotes are left out.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def racy(st: os.stat_result) -> bool:
@@ -113,6 +124,9 @@ def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calen
     """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``."""
     if not data.strip():
         raise unreadable(source, "the file is empty, not an iCalendar file", fix)
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n")[:7].upper().startswith(b"BEGIN:V"):
+        what = "is not an iCalendar file (it does not begin with BEGIN:VCALENDAR)"
+        raise unreadable(source, what, fix)  # and nothing of it is quoted: it may be secret
     data = _repair(data)
     try:
         components = icalendar.Calendar.from_ical(data, multiple=True)
@@ -142,16 +156,19 @@ def _repair(data: bytes) -> bytes:
 
 
 def _where(exc: Exception, data: bytes) -> str:
-    """The parser's complaint, prefixed with the line it is about when that can be found."""
+    """The parser's complaint, prefixed with the line it is about when that can be found;
+    what it quotes of the file is left out."""
     message = str(exc) or type(exc).__name__
+    shown = one_line(_QUOTED.sub("…", message), 120)
     quoted = re.search(r"parts: '(.{1,200}?)': ", message)
     if quoted:
         needle = quoted.group(1)[:40]
         text = data.decode("utf-8", "replace")
         for number, line in enumerate(text.splitlines(), 1):
             if needle and line.startswith(needle):
-                return f"line {number}: {message}"
-    return message
+                return f"line {number}: not a content line of the form NAME:VALUE"
+        return "a line is not of the form NAME:VALUE"
+    return shown
 
 
 # -- expansion and mapping ------------------------------------------------------------
@@ -176,15 +193,21 @@ def events_between(
     window: TimeRange,
     source: str,
     etag: str | None = None,
+    budget: Budget | None = None,
 ) -> list[Event]:
-    """Every occurrence overlapping ``window``, ids unique (a later duplicate wins)."""
+    """Every occurrence overlapping ``window``, ids unique (a later duplicate wins).
+
+    ``budget`` bounds the work (:mod:`connectors._bounds`; one per calendar, shared by
+    its files): what does not fit is left out and ``budget.truncated`` says why."""
     tz = zone_of(cal, source)
+    budget = budget if budget is not None else Budget()
+    budget.sources = max(budget.sources - 1, 0)  # this one is being read
     notes = _Notes()
     found: dict[str, Event] = {}
     try:
         for calendar in calendars:
             series = _prepare(calendar, tz, notes)
-            for component in _expand(calendar, window, tz, source, notes):
+            for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
                     event = _to_event(component, cal, tz, series, etag)
                 except Exception as exc:
@@ -229,6 +252,10 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
         if "DTSTART" not in component:
             notes.add("skipped an event without DTSTART")
             continue
+        for name in _SINGLE_PROPERTIES:
+            if isinstance(component.get(name), list):  # said twice: the first one counts
+                component[name] = component[name][0]
+                notes.add(f"an event with several {name} lines, the first one used")
         uid = component.get("UID")
         if isinstance(uid, list):
             component["UID"] = uid = uid[0]
@@ -255,6 +282,9 @@ class _Series:
     def __init__(self) -> None:
         self.uids: set[str] = set()
         self.shifts: dict[tuple[str, str], timedelta] = {}
+        # What every instance of one source component shares, read once: the instances
+        # are shallow copies, so they share its UID value (kept here, so its id stays).
+        self.static: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
         """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
@@ -327,22 +357,65 @@ def _zone(name: str) -> tzinfo | None:
 
 
 def _expand(
-    calendar: icalendar.Calendar, window: TimeRange, tz: ZoneInfo, source: str, notes: _Notes
-) -> Sequence[Any]:
-    """Occurrences between the window's ends; floating and all-day times compare in ``tz``."""
+    calendar: icalendar.Calendar,
+    window: TimeRange,
+    tz: ZoneInfo,
+    source: str,
+    notes: _Notes,
+    budget: Budget,
+) -> Iterator[Any]:
+    """Occurrences between the window's ends; floating and all-day times compare in ``tz``.
+
+    Lazily, series by series, within ``budget``: each rule is bounded before dateutil
+    walks it, and the expansion stops when the calendar's instances or time run out."""
     start, end = window.start.astimezone(tz), window.end.astimezone(tz)
     try:
         calendar = x_wr_timezone.to_standard(calendar)
-        return list(recurring_ical_events.of(calendar).between(start, end))
+        vevents = calendar.walk("VEVENT")
+        recurring = {str(c.get("UID")) for c in vevents if "RRULE" in c}
+        # places kept before any series: this file's plain events, one per file to come
+        reserve = sum(1 for c in vevents if "RRULE" not in c) + budget.sources
+        for component in vevents:
+            try:
+                bound_series(component, window, tz, budget, reserve)
+            except Exception:  # unbounded, it must not be expanded
+                del component["RRULE"]
+                budget.cut("a recurring series that cannot be bounded was skipped")
+    except Exception as exc:
+        what = f"cannot expand its recurring events ({type(exc).__name__})"
+        raise unreadable(source, what) from None
+    try:
+        query = recurring_ical_events.of(calendar)
     except Exception as strict:
         try:
             query = recurring_ical_events.of(calendar, skip_bad_series=True)
-            found = list(query.between(start, end))
         except Exception as exc:
-            what = f"cannot expand its recurring events ({type(exc).__name__}: {exc})"
+            what = f"cannot expand its recurring events ({_reason(exc)})"
             raise unreadable(source, what) from None
-        notes.add(f"skipped a recurring series that cannot be expanded ({strict})")
-        return found
+        notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
+    # plain events first: a series cut at the cap must not crowd out the rest of the file
+    for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
+        if budget.full() or budget.out_of_time():
+            return
+        # a series leaves one place for each file still to come
+        room = budget.left - (budget.sources if str(series.uid) in recurring else 0)
+        try:
+            found = list(itertools.islice(series.between(start, end), max(room, 0) + 1))
+        except Exception as exc:  # that series only: the rest of the file is read
+            notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
+            continue
+        if len(found) > room:
+            found = found[: max(room, 0)]
+            budget.cut(f"more than {budget.limits.max_events} events (sync.max_events)")
+        budget.left -= len(found)
+        for occurrence in found:
+            yield occurrence.as_component(query.keep_recurrence_attributes)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short reason, without the file content some messages quote."""
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+    return one_line(_QUOTED.sub("…", first), 100) or type(exc).__name__
 
 
 def _to_event(
@@ -365,27 +438,39 @@ def _to_event(
     event_id, series_id = uid, None
     if uid in series.uids:
         event_id, series_id = f"{uid}@{series.key(uid, component, raw_start, tz)}", uid
-    owner = cal.owner.strip().lower()
-    organizer = _email(component.get("ORGANIZER"))
-    attendees = list(_as_list(component.get("ATTENDEE")))
-    block = prop_text(component, BLOCK_PROPERTY)
+    uid_value = component["UID"]
+    shared = series.static.get(id(uid_value))
+    if shared is None or shared[0] is not uid_value:
+        shared = (uid_value, _shared_fields(component, cal))
+        series.static[id(uid_value)] = shared
     return Event(
         id=event_id,
         calendar_id=cal.location,
         start=start,
         end=end,
         all_day=all_day,
-        status=_status(prop_text(component, "STATUS")),
-        response=_response(owner, organizer, attendees),
-        transparency=_transparency(component),
-        event_type=_event_type(component),
-        attendees=tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
-        organizer=organizer,
         series_id=series_id,
         etag=etag,
-        owned_block_id=block or None,
-        title=prop_text(component, "SUMMARY"),
+        **shared[1],
     )
+
+
+def _shared_fields(component: Any, cal: CalendarRef) -> dict[str, Any]:
+    """The fields of an event that do not change from one instance to the next."""
+    owner = cal.owner.strip().lower()
+    organizer = _email(component.get("ORGANIZER"))
+    attendees = list(_as_list(component.get("ATTENDEE")))
+    block = prop_text(component, BLOCK_PROPERTY)
+    return {
+        "status": _status(prop_text(component, "STATUS")),
+        "response": _response(owner, organizer, attendees),
+        "transparency": _transparency(component),
+        "event_type": _event_type(component),
+        "attendees": tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
+        "organizer": organizer,
+        "owned_block_id": block or None,
+        "title": prop_text(component, "SUMMARY"),
+    }
 
 
 def _in_window(event: Event, window: TimeRange) -> bool:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import icalendar
 
 from connectors import _ical
+from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors.base import (
     BLOCK_PROPERTY,
     CalendarUnreadable,
@@ -44,6 +45,7 @@ from worker.model import (
     CalendarRef,
     ChangeKind,
     Event,
+    SyncLimits,
     SyncResult,
     SyncState,
     TimeRange,
@@ -84,6 +86,9 @@ class VdirCalendar:
     kind = "vdir"
     read_only = False
 
+    def __init__(self, limits: SyncLimits = DEFAULT_LIMITS) -> None:
+        self._limits = limits  # bounds expansion, per calendar across its files
+
     # -- the contract --------------------------------------------------------------
     def sync(self, cal: CalendarRef, window: TimeRange, state: SyncState | None) -> SyncResult:
         folder = _folder(cal.location)
@@ -102,13 +107,16 @@ class VdirCalendar:
         _ical.zone_of(cal, cal.location)  # a wrong zone fails the calendar, not each file
         found: dict[str, Event] = {}
         skipped: list[str] = []
+        budget = Budget(self._limits, sources=len(files))
         for path, st in files:
             try:  # one file that cannot be read is skipped and named; the others are read
                 data = contents[path] if path in contents else _read(path)
                 if data is None:
                     continue  # deleted since the listing; the next sync sees the new listing
                 calendars = _ical.parse(data, str(path))
-                events = _ical.events_between(calendars, cal, window, str(path), etag_of(st))
+                events = _ical.events_between(
+                    calendars, cal, window, str(path), etag_of(st), budget
+                )
             except Exception as exc:  # contained to its file, which is named below
                 skipped.append(path.name)
                 logger.warning(
@@ -130,7 +138,8 @@ class VdirCalendar:
             removed=(),
             state=new_state,
             full=True,
-            truncated=_skipped_note(skipped),
+            truncated="; ".join(note for note in (_skipped_note(skipped), budget.truncated) if note)
+            or None,
         )
 
     def describe(self, cal: CalendarRef, event_id: str) -> str | None:

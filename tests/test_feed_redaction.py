@@ -144,11 +144,6 @@ def test_secret_feed_addresses_never_reach_the_logs_the_store_or_doctor(
     assert [s for s in SECRETS if s.encode() in raw] == []  # ... and no secret
 
 
-@pytest.mark.xfail(
-    reason="the sync table shows SyncReport.location (services._record / cli._sync_table): "
-    "the sync-output helper's part of #10 shows CalendarRef.shown; remove this mark on merge",
-    strict=False,
-)
 def test_the_sync_table_shows_feed_addresses_without_their_secrets(
     run_cli, project: Path, feeds: Feeds
 ) -> None:

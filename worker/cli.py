@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
@@ -61,10 +62,13 @@ def _sync_table(reports: list[services.SyncReport]) -> Table:
         result = {
             "read": "[green]read[/]",
             "unchanged": "unchanged",
-            "failed": f"[red]failed[/]: {r.error}",
+            "failed": f"[red]failed[/]: {escape(r.error or '')}",
         }[r.outcome]
+        if r.truncated:
+            result += f", [yellow]truncated[/]: {escape(r.truncated)}"
         took = f"{r.seconds * 1000:.0f} ms"
-        table.add_row(r.owner, f"{r.kind}: {_short(r.location)}", result, str(r.events), took)
+        where = escape(f"{r.kind}: {_short(r.location)}")
+        table.add_row(escape(r.owner), where, result, str(r.events), took)
     return table
 
 
@@ -323,11 +327,12 @@ def doctor(config: ConfigOpt = None) -> None:
     out.print(f"store  {redact_location(settings.store)}: ok")
     out.print(f"queue  {redact_location(settings.queue)}")
     table = Table(title="Calendars", title_justify="left")
-    for column in ("calendar", "events", "last good sync", "last error"):
+    for column in ("calendar", "events", "last good sync", "last error / note"):
         table.add_column(column)
     for c in store.calendars():
         last = c.last_ok.strftime("%Y-%m-%d %H:%M UTC") if c.last_ok else "never"
-        table.add_row(c.calendar_key, str(c.event_count), last, c.last_error or "")
+        note = c.last_error or (f"read, truncated: {c.truncated}" if c.truncated else "")
+        table.add_row(escape(c.calendar_key), str(c.event_count), last, escape(note))
     out.print(table)
     rt = _runtime(settings)
     tokens = Table(title="Tokens", title_justify="left")

@@ -12,6 +12,7 @@ is a no-op, so deciding twice sends once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -101,6 +102,15 @@ sync_state = Table(
     Column("last_ok_ts", Float),
     Column("last_error", Text),
     Column("event_count", Integer, nullable=False, default=0),
+)
+
+#: Why a calendar's last read kept only part of it (``sync.max_events``…). A table of its
+#: own, so that stores made before it still open (create_all adds tables, not columns).
+sync_notes = Table(
+    "sync_notes",
+    metadata,
+    Column("calendar_key", String(300), primary_key=True),
+    Column("truncated", Text, nullable=False),
 )
 
 outbox = Table(
@@ -222,6 +232,7 @@ class CalendarStatus:
     event_count: int
     last_ok: datetime | None
     last_error: str | None
+    truncated: str | None = None  # why the last good read kept only part of it
 
 
 class Store:
@@ -321,15 +332,27 @@ class Store:
         full: bool,
         now: datetime,
         store_titles: bool,
+        truncated: str | None = None,
+        read: bool = True,
     ) -> int:
-        """Store one sync's outcome in one transaction; return the calendar's event count."""
-        rows = [_event_row(calendar_key, owner, e, store_titles) for e in changed]
+        """Store one sync's outcome in one transaction; return the calendar's event count.
+
+        Values are fitted to their columns on every database alike (:func:`_event_row`):
+        an over-long id is kept as a prefix and its hash, NULs are dropped, long text cut;
+        of two events with the same (fitted) id the later one is kept. ``truncated`` says
+        why a read kept only part of the calendar; when nothing was read (``read`` False)
+        what the last read said stays."""
+        fitted = {}
+        for e in changed:
+            row = _event_row(calendar_key, owner, e, store_titles)
+            fitted[row["id"]] = row
+        rows = list(fitted.values())
         with self.engine.begin() as conn:
             where = events.c.calendar_key == calendar_key
             if full:
                 conn.execute(delete(events).where(where))
             else:
-                ids = [*removed, *(e.id for e in changed)]
+                ids = list({_fit_id(i, _ID) or "" for i in [*removed, *(e.id for e in changed)]})
                 for chunk in _chunks(ids, 500):
                     conn.execute(delete(events).where(where, events.c.id.in_(chunk)))
             for chunk in _chunks(rows, 1000):
@@ -350,13 +373,23 @@ class Store:
                 "event_count": count,
             }
             self._upsert_sync(conn, calendar_key, values)
+            if read:
+                conn.execute(delete(sync_notes).where(sync_notes.c.calendar_key == calendar_key))
+                if truncated:
+                    note = {"calendar_key": calendar_key, "truncated": _fit_text(truncated, 1000)}
+                    conn.execute(insert(sync_notes).values(**note))
         return count
 
     def record_sync_error(
         self, calendar_key: str, owner: str, kind: str, error: str, now: datetime
     ) -> None:
         """Remember a failed sync; the events read last time stay as they were."""
-        values = {"owner": owner, "kind": kind, "last_attempt_ts": _ts(now), "last_error": error}
+        values = {
+            "owner": owner,
+            "kind": kind,
+            "last_attempt_ts": _ts(now),
+            "last_error": _fit_text(error, 1000),
+        }
         with self.engine.begin() as conn:
             self._upsert_sync(conn, calendar_key, values)
 
@@ -373,6 +406,8 @@ class Store:
     def calendars(self) -> list[CalendarStatus]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(sync_state).order_by(sync_state.c.calendar_key)).all()
+            found = conn.execute(select(sync_notes.c.calendar_key, sync_notes.c.truncated))
+            notes = {key: why for key, why in found}
         return [
             CalendarStatus(
                 r.calendar_key,
@@ -381,6 +416,7 @@ class Store:
                 r.event_count,
                 _dt(r.last_ok_ts) if r.last_ok_ts else None,
                 r.last_error,
+                notes.get(r.calendar_key),
             )
             for r in rows
         ]
@@ -695,10 +731,46 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+_ID = 500  # the length of the events table's id columns
+_TITLE = 1000  # characters of a title kept
+
+
+def _clean(value: str) -> str:
+    """``value`` without NUL bytes (PostgreSQL text cannot hold them) and without lone
+    surrogates (not UTF-8), the same on SQLite so both stores hold the same values."""
+    value = value.replace("\0", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _fit_id(value: str | None, size: int) -> str | None:
+    """An id its column can hold, stable from sync to sync: cleaned, and when longer than
+    ``size`` a prefix of it, ``#`` and the sha256 of the whole."""
+    if value is None:
+        return None
+    clean = _clean(value)
+    if len(clean) <= size:
+        return clean
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{clean[: size - len(digest) - 1]}#{digest}"
+
+
+def _fit_text(value: str | None, size: int) -> str | None:
+    """Text its column can hold: cleaned, and cut to ``size`` characters."""
+    if value is None:
+        return None
+    clean = _clean(value)
+    return clean if len(clean) <= size else clean[: size - 1] + "…"
+
+
 def _event_row(calendar_key: str, owner: str, e: Event, store_titles: bool) -> dict[str, Any]:
+    title = e.title if store_titles or e.owned_block_id else None
     return {
         "calendar_key": calendar_key,
-        "id": e.id,
+        "id": _fit_id(e.id, _ID),
         "owner": owner,
         "start_ts": _ts(e.start),
         "end_ts": _ts(e.end),
@@ -707,13 +779,13 @@ def _event_row(calendar_key: str, owner: str, e: Event, store_titles: bool) -> d
         "response": e.response.value,
         "transparency": e.transparency.value,
         "event_type": e.event_type.value,
-        "attendees": json.dumps(list(e.attendees)),
-        "organizer": e.organizer,
-        "series_id": e.series_id,
-        "etag": e.etag,
-        "owned_block_id": e.owned_block_id,
-        "title": e.title if store_titles or e.owned_block_id else None,
-        "details": e.details if e.owned_block_id else None,
+        "attendees": json.dumps([_fit_text(a, 320) for a in e.attendees]),
+        "organizer": _fit_text(e.organizer, 320),
+        "series_id": _fit_id(e.series_id, _ID),
+        "etag": _fit_id(e.etag, 200),
+        "owned_block_id": _fit_id(e.owned_block_id, 200),
+        "title": _fit_text(title, _TITLE),
+        "details": e.details if e.owned_block_id else None,  # our digest: fits String(64)
     }
 
 
