@@ -97,7 +97,8 @@ class VdirCalendar:
         contents: dict[Path, bytes | None] = {}
         for path, st in files:
             digest.update(f"{path.name}\0{st.st_ino}\0{etag_of(st)}\n".encode())
-            if _ical.racy(st):  # too fresh for its mtime to vouch for it: add its content
+            if _ical.racy(st) and st.st_size <= self._limits.max_bytes:
+                # too fresh for its mtime to vouch for it: add its content
                 contents[path] = _read(path)
                 digest.update(hashlib.sha256(contents[path] or b"").digest())
         fingerprint = digest.hexdigest()
@@ -110,6 +111,8 @@ class VdirCalendar:
         budget = Budget(self._limits, sources=len(files))
         for path, st in files:
             try:  # one file that cannot be read is skipped and named; the others are read
+                if st.st_size > self._limits.max_bytes:
+                    raise _TooLarge(self._limits.max_bytes)
                 data = contents[path] if path in contents else _read(path)
                 if data is None:
                     continue  # deleted since the listing; the next sync sees the new listing
@@ -234,8 +237,17 @@ class VdirCalendar:
 
 
 # -- helpers -------------------------------------------------------------------------
+class _TooLarge(Exception):
+    """A file over ``sync.max_bytes``: skipped unread."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"larger than {cap // 1024**2} MB (sync.max_bytes)")
+
+
 def _why(exc: Exception) -> str:
     """Why a file was skipped, in words that never quote the file's content."""
+    if isinstance(exc, _TooLarge):
+        return str(exc)
     if isinstance(exc, CalendarUnreadable) and "cannot be read (" in str(exc):
         return "cannot be read: check the file's permissions"
     if isinstance(exc, CalendarUnreadable):

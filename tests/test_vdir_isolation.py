@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from connectors.base import CalendarUnreadable
 from connectors.vdir import VdirCalendar
 from tests.conftest import write
-from worker.model import UTC, CalendarRef, TimeRange
+from worker.model import UTC, CalendarRef, SyncLimits, TimeRange
 
 NOW = "2026-11-02T08:00:00+01:00"
 WINDOW = TimeRange(datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
@@ -147,3 +147,18 @@ def test_any_bytes_in_one_file_never_stop_the_others_being_read(
     (folder / "fuzz.ics").write_bytes(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n" + data)
     result = VdirCalendar().sync(ref(folder), WINDOW, None)
     assert {e.id for e in result.events} >= {"meeting-0", "meeting-1"}
+
+
+def test_a_file_over_max_bytes_is_skipped_unread_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "cal"
+    good_files(folder, 3)
+    (folder / "huge.ics").write_bytes(b"BEGIN:VCALENDAR\n" + b"X" * (2 * 1024**2))
+    limits = SyncLimits(max_bytes=1024**2)
+    with caplog.at_level(logging.INFO, logger="connectors"):
+        result = VdirCalendar(limits=limits).sync(ref(folder), WINDOW, None)
+    assert len(result.events) == 3
+    assert result.truncated == "skipped 1 unreadable file: huge.ics"
+    (line,) = [r.getMessage() for r in caplog.records if "huge.ics" in r.getMessage()]
+    assert "larger than 1 MB (sync.max_bytes)" in line
