@@ -122,8 +122,12 @@ def test_ids_that_become_equal_when_fitted_keep_the_later_event(store: Store) ->
 def test_a_postgresql_data_error_fails_one_calendar_in_one_line_and_the_rest_sync(
     run_cli, project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """cy's calendar key is longer than its column (a deep path); bo's events carry a
-    1,000-character UID and NUL bytes: bo is stored, cy fails alone, ana is stored."""
+    """cy's calendar key is longer than its column (a deep path, with the key fitting of
+    the config turned off to make a real DataError); bo's events carry a 1,000-character
+    UID and NUL bytes: bo is stored, cy fails alone, ana is stored."""
+    from worker.config import schema
+
+    monkeypatch.setattr(schema, "MAX_KEY", 10_000)
     (project / "cal").mkdir()
     shutil.copyfile(ROOT / "config" / "demo" / "ana.ics", project / "cal" / "ana.ics")
     bo = (
@@ -200,3 +204,38 @@ def test_a_store_made_before_truncation_notes_still_opens_and_keeps_them(store: 
         assert [c.truncated for c in again.calendars()] == [None]
     finally:
         again.close()
+
+
+def test_a_calendar_with_a_very_long_address_gets_a_key_its_columns_hold(
+    store: Store, tmp_path: Path
+) -> None:
+    long_feed = "https://example.com/" + "cal/" * 150 + "team.ics"
+    other_feed = "https://example.com/" + "cal/" * 150 + "other.ics"
+    long_folder = "cals/" + "sub/" * 100 + "ana"
+    write(
+        tmp_path / "steadyhand.yaml",
+        textwrap.dedent(
+            f"""\
+            people:
+              - {{email: ana@example.com, calendar: {{ics: "{long_feed}"}}}}
+              - {{email: bo@example.com, calendar: {{ics: "{other_feed}"}}}}
+              - {{email: cy@example.com, calendar: {{vdir: "{long_folder}"}}}}
+            """
+        ),
+    )
+    from worker import config
+
+    settings = config.load(tmp_path / "steadyhand.yaml")
+    refs = [
+        settings.calendar_ref(e) for e in ("ana@example.com", "bo@example.com", "cy@example.com")
+    ]
+    keys = [r.key for r in refs if r is not None]
+    assert len(set(keys)) == 3 and all(len(k) <= 300 for k in keys)
+    assert keys == [r.key for r in (settings.calendar_ref("ana@example.com"),) if r] + keys[1:]
+    assert keys[0].startswith("ana@example.com:ics:https://example.com/cal/")
+    state = SyncState(fingerprint="f", window=SPAN)
+    for key in keys:  # each key is a row the store can hold, on SQLite and PostgreSQL
+        store.save_sync(
+            key, "ana@example.com", "ics", state, [event(key[-8:])], (), True, NOW, True
+        )
+    assert {c.calendar_key for c in store.calendars()} >= set(keys)

@@ -410,6 +410,10 @@ class Settings(_Section):
         return self.url(self.queue)
 
     def persons(self) -> tuple[Person, ...]:
+        return self._persons
+
+    @cached_property
+    def _persons(self) -> tuple[Person, ...]:
         return tuple(
             Person(
                 email=p.email,
@@ -420,10 +424,15 @@ class Settings(_Section):
             for p in self.people
         )
 
+    @cached_property
+    def _by_email(self) -> dict[str, tuple[Person, PersonSettings]]:
+        """Each person and their settings by email: lookups stay O(1) with many people."""
+        return {p.email: (p, s) for p, s in zip(self._persons, self.people, strict=True)}
+
     def person(self, email: str) -> Person:
-        for person in self.persons():
-            if person.email == email.lower():
-                return person
+        found = self._by_email.get(email.lower())
+        if found is not None:
+            return found[0]
         known = [p.email for p in self.people]
         close = difflib.get_close_matches(email.lower(), known, 1)
         hint = f"did you mean {close[0]}?" if close else "add them under people: in the config"
@@ -487,7 +496,8 @@ class Settings(_Section):
         return self.path("var/tokens")
 
     def calendar_ref(self, email: str) -> CalendarRef | None:
-        settings = next((p for p in self.people if p.email == email.lower()), None)
+        found = self._by_email.get(email.lower())
+        settings = found[1] if found else None
         if settings is None or settings.calendar is None:
             return None
         cal = settings.calendar
@@ -498,15 +508,34 @@ class Settings(_Section):
                 # secrets (redact_location) or query, told apart by a hash of the whole
                 digest = hashlib.sha256(cal.ics.encode()).hexdigest()[:8]
                 key = f"{email}:ics:{redact_location(cal.ics).partition('?')[0]}#{digest}"
-                return CalendarRef(key, email, "ics", cal.ics, tz)
-            return CalendarRef(f"{email}:ics:{cal.ics}", email, "ics", str(self.path(cal.ics)), tz)
+                return CalendarRef(_fit_key(key), email, "ics", cal.ics, tz)
+            key = _fit_key(f"{email}:ics:{cal.ics}")
+            return CalendarRef(key, email, "ics", str(self.path(cal.ics)), tz)
         if cal.vdir is not None:
-            return CalendarRef(
-                f"{email}:vdir:{cal.vdir}", email, "vdir", str(self.path(cal.vdir)), tz
-            )
+            key = _fit_key(f"{email}:vdir:{cal.vdir}")
+            return CalendarRef(key, email, "vdir", str(self.path(cal.vdir)), tz)
         if cal.memory is not None:
-            return CalendarRef(f"{email}:memory:{cal.memory}", email, "memory", cal.memory, tz)
+            key = _fit_key(f"{email}:memory:{cal.memory}")
+            return CalendarRef(key, email, "memory", cal.memory, tz)
         account = next(a for a in self.accounts if a.name == cal.account)
         return CalendarRef(
-            f"{email}:{account.name}:{cal.id}", email, account.kind, cal.id, tz, account.name
+            _fit_key(f"{email}:{account.name}:{cal.id}"),
+            email,
+            account.kind,
+            cal.id,
+            tz,
+            account.name,
         )
+
+
+#: A calendar key is stored in columns of 300 characters (worker/store.py).
+MAX_KEY = 300
+
+
+def _fit_key(key: str) -> str:
+    """``key`` as it is, or, when longer than :data:`MAX_KEY`, its start and a hash of all
+    of it: stable from run to run, and still telling two long keys apart."""
+    if len(key) <= MAX_KEY:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{key[: MAX_KEY - len(digest) - 2]}…#{digest}"
