@@ -13,19 +13,22 @@ that is really two is refused.
 
 from __future__ import annotations
 
+import email.policy
 import functools
 import hashlib
-import hmac
 import os
 import re
 from collections.abc import Mapping, Sequence
-from email.headerregistry import Address
+from datetime import timedelta
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
@@ -144,21 +147,109 @@ def bundle_context(
         subject, text, html = render(env, part["program"], part["payload"])
         body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
         parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
-    return {"name": payload["name"], "first_name": payload["first_name"], "parts": parts}
+    first = payload.get("first_name") or payload["name"]  # a blank name: never an IndexError
+    return {"name": payload["name"], "first_name": first, "parts": parts}
+
+
+#: How long a one-click unsubscribe link works (the web service checks it on POST).
+UNSUBSCRIBE_MAX_AGE = timedelta(days=180)
+#: The signing salt of unsubscribe tokens: a token made for another purpose is refused.
+UNSUBSCRIBE_SALT = "unsubscribe"
+#: The longest header line we write (RFC 5322 allows 998 characters).
+MAX_HEADER_LINE = 998
+
+
+def _serializer() -> URLSafeTimedSerializer | None:
+    key = os.environ.get("STEADYHAND_SECRET_KEY", "")
+    return URLSafeTimedSerializer(key, salt=UNSUBSCRIBE_SALT) if key else None
+
+
+def unsubscribe_program(program: str) -> str:
+    """What a one-click link from a ``program`` email opts out of: that program, except a
+    bundle (several programs in one email), whose link opts out of every email (``*``)."""
+    return "*" if program == "bundle" else program
 
 
 def unsubscribe_link(base: str | None, email_address: str, program: str) -> str | None:
-    """The one-click URL (RFC 8058) for ``email_address`` and ``program``, signed with
-    ``STEADYHAND_SECRET_KEY`` so nobody can unsubscribe someone else; None without a base."""
-    if not base:
+    """The one-click URL (RFC 8058) for ``email_address`` and ``program``: a token signed
+    with ``STEADYHAND_SECRET_KEY`` (itsdangerous, salt ``unsubscribe``, expires after
+    :data:`UNSUBSCRIBE_MAX_AGE`), so nobody can unsubscribe someone else. None without a
+    base URL or without a key (unsigned links could be forged: the mailto stays)."""
+    serializer = _serializer()
+    if not base or serializer is None:
         return None
-    key = os.environ.get("STEADYHAND_SECRET_KEY", "").encode()
-    sig = hmac.new(key, f"{email_address.lower()}:{program}".encode(), hashlib.sha256).hexdigest()[
-        :32
-    ]
+    token = serializer.dumps({"e": email_address.lower(), "p": unsubscribe_program(program)})
     sep = "&" if "?" in base else "?"
-    query = urlencode({"email": email_address.lower(), "program": program, "sig": sig})
-    return f"{base}{sep}{query}"
+    return f"{base}{sep}{urlencode({'token': token})}"
+
+
+def verify_unsubscribe(token: str, max_age: timedelta = UNSUBSCRIBE_MAX_AGE) -> tuple[str, str]:
+    """``(email, program)`` of a token :func:`unsubscribe_link` made (program ``*``: all);
+    a tampered, expired, foreign (other key or purpose) or malformed token is refused."""
+    serializer = _serializer()
+    if serializer is None:
+        raise UserError(
+            Problem("no STEADYHAND_SECRET_KEY is set", "set it to check unsubscribe links")
+        )
+    try:
+        data = serializer.loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        raise UserError(
+            Problem("this unsubscribe link has expired", "use a link from a newer email")
+        ) from None
+    except BadData:
+        raise UserError(
+            Problem("this unsubscribe link is not valid", "use the link from the email")
+        ) from None
+    if not (
+        isinstance(data, dict) and isinstance(data.get("e"), str) and isinstance(data.get("p"), str)
+    ):
+        raise UserError(
+            Problem("this unsubscribe link is not valid", "use the link from the email")
+        )
+    return data["e"], data["p"]
+
+
+class _PlainHeader(UnstructuredHeader):
+    """A header written as one line, as given: never folded or RFC 2047-encoded (a
+    List-Unsubscribe URL must reach a mail program byte for byte). Its value is checked
+    (printable ASCII, one line of at most :data:`MAX_HEADER_LINE`) when it is set."""
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value  # as written: no encoded-word decoding either
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"  # type: ignore[attr-defined]
+
+
+def _policy() -> EmailPolicy[EmailMessage]:
+    registry = HeaderRegistry()
+    registry.map_to_type("list-unsubscribe", _PlainHeader)  # type: ignore[arg-type]
+    policy: EmailPolicy[EmailMessage] = email.policy.default.clone(header_factory=registry)
+    return policy
+
+
+POLICY = _policy()
+
+
+def _plain_header(name: str, value: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise UserError(
+            Problem(
+                f"{name} would hold a line break, a control or non-ASCII character",
+                "fix mail.unsubscribe_url (a plain https URL)",
+            )
+        )
+    if len(name) + 2 + len(value) > MAX_HEADER_LINE:
+        raise UserError(
+            Problem(
+                f"{name} would be longer than {MAX_HEADER_LINE} characters",
+                "use a shorter mail.unsubscribe_url",
+            )
+        )
+    return value
 
 
 def message_id(key: str, domain: str) -> str:
@@ -182,7 +273,7 @@ def build(
 ) -> EmailMessage:
     """A multipart/alternative message with our headers (Message-ID, List-Unsubscribe)."""
     from_addr = address(sender)
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = from_addr
     msg["To"] = list(to)
     if cc:
@@ -194,12 +285,16 @@ def build(
     msg["Message-ID"] = message_id(key, from_addr.domain)
     msg["X-Steadyhand-Key"] = key
     msg["Auto-Submitted"] = "auto-generated"
-    mailto = f"mailto:{from_addr.addr_spec}?subject={quote('unsubscribe ' + program)}"
+    what = unsubscribe_program(program)
+    words = "unsubscribe" if what == "*" else f"unsubscribe {what}"
+    mailto = f"mailto:{quote(from_addr.addr_spec, safe='@')}?subject={quote(words)}"
     if unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
+        msg["List-Unsubscribe"] = _plain_header(
+            "List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>"
+        )
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
-        msg["List-Unsubscribe"] = f"<{mailto}>"
+        msg["List-Unsubscribe"] = _plain_header("List-Unsubscribe", f"<{mailto}>")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
