@@ -34,8 +34,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from connectors.base import Problem, UserError
+from worker import samples
 from worker.model import UTC
 from worker.resources import shipped
+from worker.sandbox import BudgetedEnvironment, BudgetExceeded, budget
 
 MAX_PART_BYTES = 256 * 1024
 
@@ -50,7 +52,7 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
     reloads a template whose file changed). Safe to share between threads."""
     folders = [str(overrides)] if overrides else []
     folders.append(str(shipped("templates")))
-    return ImmutableSandboxedEnvironment(
+    return BudgetedEnvironment(
         loader=FileSystemLoader(folders),
         autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
         undefined=StrictUndefined,
@@ -61,37 +63,39 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
 
 
 def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
-    """Compile every template ``env`` can see; one problem per template that does not."""
+    """Compile every template ``env`` can see, and render each program's templates once
+    with sample values inside the render budget; one problem per template that fails."""
     problems = []
-    for name in env.list_templates(extensions=["j2"]):
+    # bundle.* last: its trial renders other programs' templates, whose problems are known
+    names = sorted(env.list_templates(extensions=["j2"]), key=lambda n: n.startswith("bundle."))
+    for name in names:
         try:
             env.get_template(name)
-        except TemplateError as exc:
-            where, line = _template_position(exc, name)
-            problems.append(Problem(f"template error: {exc}", "fix the template", where, line))
+        except Exception as exc:
+            problems.append(_problem(exc, name))
+            continue
+        program, _, suffix = name.partition(".")
+        values = samples.context(program) if suffix in ("txt.j2", "html.j2") else None
+        if values is None or (program == "bundle" and problems):
+            continue
+        try:
+            with budget():
+                if program == "bundle":
+                    values = bundle_context(env, values)
+                _render_part(env, name, values)
+        except TemplateProblem as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
     return problems
 
 
 def render(
     env: ImmutableSandboxedEnvironment, program: str, context: Mapping[str, Any]
 ) -> tuple[str, str, str]:
-    """``(subject, text, html)`` for ``program`` rendered with ``context``."""
-    parts = []
-    for suffix in ("txt", "html"):
-        name = f"{program}.{suffix}.j2"
-        try:
-            output = env.get_template(name).render(**context)
-        except TemplateError as exc:
-            where, line = _template_position(exc, name)
-            raise TemplateProblem(
-                Problem(f"template error: {exc}", "fix the template", where, line)
-            ) from exc
-        if len(output.encode()) > MAX_PART_BYTES:
-            raise TemplateProblem(
-                Problem(f"rendered {name} is over {MAX_PART_BYTES} bytes", "shorten the template")
-            )
-        parts.append(output)
-    text, html = parts
+    """``(subject, text, html)`` for ``program`` rendered with ``context``, inside the
+    render budget (:mod:`worker.sandbox`): whatever the template does, this returns or
+    raises :class:`TemplateProblem`."""
+    with budget():
+        text, html = (_render_part(env, f"{program}.{s}.j2", context) for s in ("txt", "html"))
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise TemplateProblem(
@@ -103,7 +107,55 @@ def render(
     return subject, body.lstrip("\n"), html
 
 
-def _template_position(exc: TemplateError, name: str) -> tuple[str, int | None]:
+def _render_part(env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, Any]) -> str:
+    """One template's output, streamed and cut at MAX_PART_BYTES; every exception the
+    template raises (a budget, a SecurityError, RecursionError, MemoryError…) is a
+    TemplateProblem naming it."""
+    chunks: list[str] = []
+    size, where = 0, name
+    try:
+        template = env.get_template(name)
+        where = template.filename or name
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            if size > MAX_PART_BYTES:
+                break
+            chunks.append(chunk)
+    except Exception as exc:  # the template's own code: whatever it raised is its problem
+        raise TemplateProblem(_problem(exc, name)) from None
+    output = "".join(chunks)
+    if size > MAX_PART_BYTES or len(output.encode()) > MAX_PART_BYTES:
+        raise TemplateProblem(
+            Problem(
+                f"rendered {name} is over {MAX_PART_BYTES} bytes", "shorten the template", where
+            )
+        )
+    return output
+
+
+def _problem(exc: BaseException, name: str) -> Problem:
+    """One line about a template's failure, at its file and line where known."""
+    where, line = _template_position(exc, name)
+    if isinstance(exc, BudgetExceeded):
+        what = f"template runs over its budget: {exc}"
+        fix = "make it do less (fewer loop rounds, smaller repeats and widths)"
+    elif isinstance(exc, TemplateError):
+        what, fix = (
+            f"template error: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            "fix the template",
+        )
+    elif isinstance(exc, RecursionError):
+        what = "template error: it includes, extends or calls itself without end"
+        fix = "remove the self-reference"
+    elif isinstance(exc, MemoryError):
+        what, fix = "template error: it ran out of memory", "make it build less"
+    else:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        what, fix = f"template error: {type(exc).__name__}: {detail}"[:300], "fix the template"
+    return Problem(what, fix, where, line)
+
+
+def _template_position(exc: BaseException, name: str) -> tuple[str, int | None]:
     """File and line of a template error: syntax errors carry them, runtime ones are found
     in the traceback, where Jinja2 puts the template's own file and line."""
     filename = getattr(exc, "filename", None)
@@ -141,10 +193,12 @@ def recipient(name: str, email_address: str) -> Address:
 def bundle_context(
     env: ImmutableSandboxedEnvironment, payload: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Render each part of a bundle with its own program's templates, for bundle.*.j2."""
+    """Render each part of a bundle with its own program's templates, for bundle.*.j2
+    (inside one render budget with the bundle's own templates)."""
     parts = []
     for part in payload["parts"]:
-        subject, text, html = render(env, part["program"], part["payload"])
+        with budget():
+            subject, text, html = render(env, part["program"], part["payload"])
         body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
         parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
     first = payload.get("first_name") or payload["name"]  # a blank name: never an IndexError
