@@ -56,6 +56,7 @@ HOSTILE: dict[str, str] = {
     "|format padding": "{{ '%999999999d'|format(1) }}",
     "|center(10**9)": '{{ "x"|center(10**9) }}',
     "|indent(10**9)": '{{ "a\\nb"|indent(10**9) }}',
+    "|wordwrap(10**9)": '{{ "x y"|wordwrap(10**9) }}',
     "|wordwrap width 1 on a long word": "{{ ('x' * 500000)|wordwrap(1) }}",
     "|wordwrap huge wrapstring": "{{ ('x y ' * 100000)|wordwrap(1, wrapstring='z' * 1000) }}",
     "str.ljust(10**9)": "{{ 'x'.ljust(10**9) }}",
