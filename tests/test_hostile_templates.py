@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jinja2 import DictLoader, StrictUndefined
 
 from tests.conftest import ROOT, write
 from worker import mail, samples, sandbox
@@ -232,3 +235,54 @@ def test_the_worst_templates_stay_small_in_memory(tmp_path: Path, name: str) -> 
     assert figures["outcome"] != "rendered"
     assert figures["peak_mb"] < 150, figures
     assert figures["seconds"] < 10, figures
+
+
+# -- any composition of the pieces ends in a budget ------------------------------------
+
+NUMBERS = st.sampled_from(["0", "1", "2", "9", "1000", "10**5", "10**9", "10**12", "(10**(10**8))"])
+LEAVES = st.one_of(NUMBERS, st.sampled_from(["'x'", "'x' * 1000", "[1, 2]", "name", "range(3)"]))
+
+
+def _grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    pair = st.tuples(inner, inner)
+    return st.one_of(
+        pair.map(lambda p: f"({p[0]} * {p[1]})"),
+        pair.map(lambda p: f"({p[0]} ** {p[1]})"),
+        pair.map(lambda p: f"({p[0]} ~ {p[1]})"),
+        pair.map(lambda p: f"({p[0]} + {p[1]})"),
+        pair.map(lambda p: f"('%' ~ {p[1]} ~ 's') % {p[0]}"),
+        pair.map(lambda p: f"(({p[0]})|string|center({p[1]}))"),
+        pair.map(lambda p: f"(({p[0]})|string|replace('x', ({p[1]})|string))"),
+        pair.map(lambda p: f"([{p[0]}] * {p[1]})"),
+        inner.map(lambda e: f"range({e})"),
+        inner.map(lambda e: f"(({e})|list|join)"),
+        inner.map(lambda e: f"lipsum({e})"),
+    )
+
+
+EXPRESSIONS = st.recursive(LEAVES, _grow, max_leaves=6)
+BODIES = st.recursive(
+    EXPRESSIONS.map(lambda e: "{{ " + e + " }}"),
+    lambda inner: st.one_of(
+        st.tuples(EXPRESSIONS, inner).map(lambda p: f"{{% for i in {p[0]} %}}{p[1]}{{% endfor %}}"),
+        inner.map(lambda b: f"{{% macro m() %}}{b}{{{{ m() }}}}{{% endmacro %}}{{{{ m() }}}}"),
+        st.tuples(inner, inner).map("".join),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES)
+def test_any_mix_of_loops_repeats_and_padding_ends_in_the_budget(body: str) -> None:
+    env = sandbox.BudgetedEnvironment(
+        loader=DictLoader({"reflection.txt.j2": X + body, "reflection.html.j2": "<p></p>"}),
+        undefined=StrictUndefined,
+    )
+    started = time.monotonic()
+    try:
+        mail.render(env, "reflection", {"name": "Ana"})
+    except mail.TemplateProblem as exc:
+        (problem,) = exc.problems
+        assert problem.file == "reflection.txt.j2" and "\n" not in problem.what
+    assert time.monotonic() - started < 5, body

@@ -6,7 +6,9 @@ text template's first line is ``Subject: …``; the rest is the plain-text body.
 
 Safety: templates run in Jinja2's immutable sandbox with ``StrictUndefined`` (a typo is
 an error, not an empty string) and autoescape for HTML; they see only the plain dict of
-values a program passes (never settings or clients); each part is capped in size.
+values a program passes (never settings or clients); each part is capped in size, and
+every render runs in a budget of time, loop rounds and value sizes (:mod:`worker.sandbox`):
+whatever a template does, rendering ends with the email or one :class:`TemplateProblem`.
 Headers are built from ``Address`` objects; a display name with CR/LF or an address
 that is really two is refused.
 """
@@ -115,7 +117,8 @@ def _render_part(env: ImmutableSandboxedEnvironment, name: str, context: Mapping
     size, where = 0, name
     try:
         template = env.get_template(name)
-        where = template.filename or name
+        if template.filename and not template.filename.startswith("<"):
+            where = template.filename
         for chunk in template.generate(**context):
             size += len(chunk)
             if size > MAX_PART_BYTES:
