@@ -274,3 +274,24 @@ def test_recognize_sends_only_the_note_it_queued(run_cli, folder: Path) -> None:
     assert str(inbox(folder)["bo@example.com"]["X-Steadyhand-Key"]).startswith("recognize:")
     left = rows(folder)
     assert left["ana@example.com"].status == left["cy@example.com"].status == "pending"
+
+
+def test_a_line_break_in_the_unsubscribe_url_fails_the_rows_and_leaves_none_claimed(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    settings = config.load(folder / "steadyhand.yaml")
+    # config check refuses such a URL; a config from before that check can still carry it
+    object.__setattr__(settings.mail, "unsubscribe_url", "https://x.example/u\r\nBcc: e@x.example")
+    now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
+    rt = services.Runtime(
+        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
+    )
+    try:
+        report = services.run_cycle(rt, now)
+        assert {d.outcome for d in report.deliveries} == {"failed"}
+        assert {r.status for r in rt.store.outbox_rows()} == {"failed"}
+        assert all("unsubscribe" in (r.last_error or "") for r in rt.store.outbox_rows())
+    finally:
+        rt.close()
+    assert inbox(folder) == {}

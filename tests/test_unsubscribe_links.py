@@ -99,7 +99,7 @@ def test_a_signed_link_names_its_recipient_and_program_and_nothing_else_opens_it
 
 def test_a_link_expires_after_180_days(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
-    assert mail.UNSUBSCRIBE_MAX_AGE == timedelta(days=180)
+    assert timedelta(days=180) == mail.UNSUBSCRIBE_MAX_AGE
     old = int(time.time()) - int(timedelta(days=181).total_seconds())
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: old)
     link = mail.unsubscribe_link(BASE, "ana@example.com", "reflection")
@@ -164,9 +164,11 @@ def test_a_300_character_link_stays_one_plain_header_line(
         "https://x.example/u\n",
         "https://x.example/ü",
         "https://x.example/" + "a" * 1000,
+        "https://x.example/u v",
+        "https://x.example/u>, <https://evil.example/",
     ],
-    ids=["CRLF", "LF", "non-ASCII", "too long"],
+    ids=["CRLF", "LF", "non-ASCII", "too long", "space", "a second URL"],
 )
 def test_a_header_unsafe_link_is_refused_not_sent(url: str) -> None:
-    with pytest.raises(UserError, match="List-Unsubscribe"):
+    with pytest.raises(UserError, match=r"(?i)unsubscribe"):
         message(url)

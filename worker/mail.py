@@ -346,6 +346,13 @@ def build(
     words = "unsubscribe" if what == "*" else f"unsubscribe {what}"
     mailto = f"mailto:{quote(from_addr.addr_spec, safe='@')}?subject={quote(words)}"
     if unsubscribe_url:
+        if any(c.isspace() or c in "<>," for c in unsubscribe_url):
+            raise UserError(
+                Problem(
+                    "the unsubscribe link holds a space, a line break, '<', '>' or ','",
+                    "fix mail.unsubscribe_url (a plain https URL)",
+                )
+            )
         msg["List-Unsubscribe"] = _plain_header(
             "List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>"
         )
