@@ -47,6 +47,7 @@ HOSTILE: dict[str, str] = {
         "{% macro a() %}{{ b() }}{% endmacro %}{% macro b() %}{{ a() }}{% endmacro %}{{ a() }}"
     ),
     "doubling macro": "{% macro d(s) %}{{ d(s ~ s) }}{% endmacro %}{{ d('x') }}",
+    "3,000 nested parentheses": "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
     "include of itself": '{% include "reflection.txt.j2" %}',
     "extends loop": '{% extends "reflection.txt.j2" %}',
     # repetition and padding

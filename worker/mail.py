@@ -15,6 +15,8 @@ that is really two is refused.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import email.policy
 import functools
 import hashlib
@@ -74,7 +76,11 @@ def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
         try:
             env.get_template(name)
         except Exception as exc:
-            problems.append(_problem(exc, name))
+            problem = _problem(exc, name)
+            if problem.file == name and env.loader is not None:  # name the file itself
+                with contextlib.suppress(Exception):
+                    problem = dataclasses.replace(problem, file=env.loader.get_source(env, name)[1])
+            problems.append(problem)
             continue
         program, _, suffix = name.partition(".")
         values = samples.context(program) if suffix in ("txt.j2", "html.j2") else None
@@ -148,8 +154,8 @@ def _problem(exc: BaseException, name: str) -> Problem:
             "fix the template",
         )
     elif isinstance(exc, RecursionError):
-        what = "template error: it includes, extends or calls itself without end"
-        fix = "remove the self-reference"
+        what = "template error: it nests too deep, or includes, extends or calls itself without end"
+        fix = "remove the self-reference or the deep nesting"
     elif isinstance(exc, MemoryError):
         what, fix = "template error: it ran out of memory", "make it build less"
     else:
