@@ -102,9 +102,14 @@ HOSTILE: dict[str, str] = {
     "x**x**x": "{% set x = 9 %}{{ x ** (x ** x) }}",
     "10**10**8": "{{ 10 ** (10 ** 8) }}",
     "int too long to print": "{{ 10**5000 }}",
+    "kept splits of a long string": (
+        "{% set s = 'xy ' * 333333 %}{% set a = s.split() %}{% set b = s.split() %}"
+        "{% set c = s.split() %}{% set d = s.split() %}{{ a|length + b|length }}"
+    ),
     "|sum over a huge range": "{{ range(10**12)|sum }}",
     "|sum of lists": "{{ ([[1]] * 10**5)|sum(start=[]) }}",
     "|batch": "{{ [1]|batch(10**9, 'x')|list }}",
+    "|batch(1) of a long string": "{{ ('x' * 10**6)|batch(1)|list|length }}",
     "|slice": "{{ [1]|slice(10**9)|list }}",
     "|unique on a huge range": "{{ range(10**12)|unique|list }}",
     # attribute walks out of the sandbox
@@ -119,6 +124,8 @@ HOSTILE: dict[str, str] = {
 ESCAPES = {k for k in HOSTILE if "__" in HOSTILE[k] or "._" in HOSTILE[k]}
 #: The worst for memory before the budget: measured in a process of their own.
 WORST = [
+    "kept splits of a long string",
+    "|batch(1) of a long string",
     "'x' * 10**10",
     "10**10**8",
     "doubling macro",

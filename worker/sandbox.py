@@ -266,6 +266,15 @@ def _str_method_size(owner: str, name: str, args: tuple[Any, ...]) -> int | None
         if len(args) > 2 and int(args[2]) >= 0:
             count = min(count, int(args[2]))
         return len(owner) + count * max(0, len(new) - len(old))
+    if name in ("split", "rsplit", "splitlines"):  # a list of new strings: ~64 bytes each
+        sep = args[0] if args and isinstance(args[0], str) and name != "splitlines" else None
+        if sep:
+            items = owner.count(sep) + 1
+        elif name == "splitlines":
+            items = owner.count("\n") + owner.count("\r") + 1
+        else:
+            items = (len(owner) + 1) // 2
+        return len(owner) + 8 * items
     return None
 
 
@@ -318,6 +327,8 @@ def _check_replace(a: dict[str, Any]) -> None:
 
 def _check_batch(a: dict[str, Any]) -> None:
     _count(a["linecount"], "a batch size")
+    if isinstance(a["value"], str | list | tuple):  # a new list per batch
+        charge(64 * (len(a["value"]) // max(1, int(a["linecount"])) + 1), "batches")
 
 
 def _check_slice(a: dict[str, Any]) -> None:
@@ -370,11 +381,19 @@ def _guard_filter(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
         elif name in STRINGIFY and args[skip:]:
             charge(size_of(args[skip]), "a value to print")
         result = f(*args, **kwargs)
-        if isinstance(result, str):
-            charge(len(result))
+        _charge_result(result)
         return result
 
     return guarded
+
+
+def _charge_result(result: Any) -> None:
+    """What a filter or call built: a string by its characters, a list, tuple or dict by
+    eight per item (the pointers; a list of a million short strings is not small)."""
+    if isinstance(result, str):
+        charge(len(result))
+    elif isinstance(result, list | tuple | dict):
+        charge(8 * len(result), "a list")
 
 
 def _range(*args: int) -> range:
@@ -477,8 +496,8 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
                     if size is not None:
                         charge(size, f"a string from {__obj.__name__}")
         result = __context.call(__obj, *args, **kwargs)
-        if not isinstance(__obj, Macro) and isinstance(result, str | list | tuple | dict):
-            charge(len(result))
+        if not isinstance(__obj, Macro):
+            _charge_result(result)
         return result
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
