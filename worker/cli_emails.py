@@ -77,13 +77,19 @@ def recognize(
     settings = _settings(config)
     moment = _now(now, settings)
     rt = _runtime(settings, moment)
-    due = emails.recognize(rt, email, text, sender, moment)
+    due, row_id = emails.recognize(rt, email, text, sender, moment)
     person = settings.person(email)
-    if due.at <= moment:
+    if due.at <= moment and row_id is not None:
         from worker.services import deliver
 
-        for row_id in rt.store.due_ids(moment):
-            deliver(rt, row_id, moment)
+        done = deliver(rt, row_id, moment)  # this note only: other due rows are the worker's
+        if done.outcome != "sent":
+            raise UserError(
+                Problem(
+                    f"the note to {person.email} was not sent: {done.outcome} {done.detail}",
+                    "see `steadyhand doctor`; the worker retries it if it can",
+                )
+            )
         out.print(f"Sent to {person.name} <{person.email}>.")
     else:
         local = due.at.astimezone(person.tz)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.base import Problem, UserError
 from worker import analysis, programs, schedule
@@ -37,6 +37,7 @@ from worker.services import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Lower sorts first when sends compete for a recipient's daily quota.
 PRIORITY = {
@@ -65,6 +66,26 @@ def _away(rt: Runtime, person: Person, now: datetime) -> set[date]:
     return analysis.away_dates(events, person, days)
 
 
+def _contained(
+    rt: Runtime, now: datetime, person: str, program: str, work: Callable[[], T]
+) -> T | None:
+    """``work()`` for one person and program; an exception is theirs alone: logged once
+    with both, audited, and None returned so the decisions for everyone else go on."""
+    try:
+        return work()
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        logger.error("decide %s for %s failed: %s", program, person, reason)
+        logger.debug("decide %s for %s traceback", program, person, exc_info=exc)
+        try:
+            rt.store.audit(
+                "decide_failed", now, person=person, subject=program, detail={"error": reason}
+            )
+        except Exception as store_exc:  # the store itself is down: the log line stays
+            logger.error("decide %s for %s: could not audit: %s", program, person, store_exc)
+        return None
+
+
 def candidates(rt: Runtime, now: datetime) -> list[Candidate]:
     """Every send of every program that is due at ``now`` (decided or not)."""
     return [c for c in scheduled(rt, now) if c.due.is_due(now)]
@@ -76,28 +97,26 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
     out: list[Candidate] = []
     e = s.emails
     people = {p.email: p for p in s.persons()}
-    away = {email: _away(rt, p, now) for email, p in people.items()}
+    # One person's failure (a store read, data that breaks a program) is theirs alone.
+    found = {
+        email: _contained(rt, now, email, "away", partial(_away, rt, p, now))
+        for email, p in people.items()
+    }
+    away = {email: days for email, days in found.items() if days is not None}
+    people = {email: p for email, p in people.items() if email in away}
     if e.reflection is not None:
         for email in s.audience(e.reflection.to):
-            p = people[email]
-            due = schedule.daily(
-                "reflection",
-                p,
-                e.reflection.at,
-                e.reflection.days,
-                now,
-                away[email],
-                e.reflection.within,
-            )
-            if due is not None:
-                day = date.fromisoformat(due.period)
-                out.append(Candidate(due, partial(reflection_context, rt, p, day)))
+            if email in people:
+                reflection = partial(_reflection_due, rt, people[email], now, away[email])
+                out += _contained(rt, now, email, "reflection", reflection) or []
     for program, section in (("recognition", e.recognition), ("digest", e.digest)):
         if section is None:
             continue
         day_text, _, clock = section.at.strip().partition(" ")
         (weekday,) = parse_days(day_text)
         for email in s.audience(section.to):
+            if email not in people:
+                continue
             p = people[email]
             due = schedule.weekly(program, p, weekday, parse_clock(clock), now, away[email], WINDOW)
             if due is None:
@@ -106,25 +125,43 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
             out.append(Candidate(due, partial(build, rt, p, due, now)))
     if e.overload is not None:
         for p in people.values():
-            due = schedule.daily(
-                "overload", p, time(0), frozenset(range(7)), now, away[p.email], WINDOW
-            )
-            if due is None or not due.is_due(now):
-                continue
-            ctx = _overload(rt, p, date.fromisoformat(due.period), e.overload.lookahead)
-            if ctx is None:
-                continue
-            out.append(Candidate(due, partial(dict, ctx)))
-            if e.overload.notify_leader:
-                for team in s.team_models():
-                    if p.email in team.members:
-                        leader = people[team.leader]
-                        lead_due = schedule.Due(
-                            "overload", leader.email, f"{p.email}:{due.period}", due.at, due.until
-                        )
-                        out.append(Candidate(lead_due, partial(dict, ctx)))
+            overload = partial(_overload_dues, rt, p, now, away[p.email], people)
+            out += _contained(rt, now, p.email, "overload", overload) or []
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
+    return out
+
+
+def _reflection_due(rt: Runtime, p: Person, now: datetime, away: set[date]) -> list[Candidate]:
+    section = rt.settings.emails.reflection
+    assert section is not None
+    due = schedule.daily("reflection", p, section.at, section.days, now, away, section.within)
+    if due is None:
+        return []
+    day = date.fromisoformat(due.period)
+    return [Candidate(due, partial(reflection_context, rt, p, day))]
+
+
+def _overload_dues(
+    rt: Runtime, p: Person, now: datetime, away: set[date], people: dict[str, Person]
+) -> list[Candidate]:
+    section = rt.settings.emails.overload
+    assert section is not None
+    due = schedule.daily("overload", p, time(0), frozenset(range(7)), now, away, WINDOW)
+    if due is None or not due.is_due(now):
+        return []
+    ctx = _overload(rt, p, date.fromisoformat(due.period), section.lookahead)
+    if ctx is None:
+        return []
+    out = [Candidate(due, partial(dict, ctx))]
+    if section.notify_leader:
+        for team in rt.settings.team_models():
+            if p.email in team.members and team.leader in people:
+                leader = people[team.leader]
+                lead_due = schedule.Due(
+                    "overload", leader.email, f"{p.email}:{due.period}", due.at, due.until
+                )
+                out.append(Candidate(lead_due, partial(dict, ctx)))
     return out
 
 
@@ -142,22 +179,32 @@ def decide(rt: Runtime, now: datetime) -> list[int]:
         by_recipient.setdefault(c.due.recipient, []).append(c)
     ids: list[int] = []
     for email, items in by_recipient.items():
-        person = rt.settings.person(email)
-        today = local_day_range(now.astimezone(person.tz).date(), person.tz)
-        sent = rt.store.emails_sent(email, today)
-        alone, bundled = schedule.cap_per_day(
-            [c.due for c in items], person, sent, rt.settings.mail.max_per_day
+        ids += (
+            _contained(rt, now, email, "decide", partial(_decide_one, rt, email, items, now)) or []
         )
-        keep = {d.key for d in alone}
-        for c in items:
-            if c.due.key in keep:
-                row = _enqueue(rt, c, now)
-                if row is not None:
-                    ids.append(row)
-        if bundled:
-            row = _bundle(rt, person, [c for c in items if c.due.key not in keep], now, sent)
+    return ids
+
+
+def _decide_one(rt: Runtime, email: str, items: Sequence[Candidate], now: datetime) -> list[int]:
+    """One recipient's rows: each send alone within the day's quota, the rest bundled; a
+    send whose values cannot be built is skipped (and audited), the others still go."""
+    ids: list[int] = []
+    person = rt.settings.person(email)
+    today = local_day_range(now.astimezone(person.tz).date(), person.tz)
+    sent = rt.store.emails_sent(email, today)
+    alone, bundled = schedule.cap_per_day(
+        [c.due for c in items], person, sent, rt.settings.mail.max_per_day
+    )
+    keep = {d.key for d in alone}
+    for c in items:
+        if c.due.key in keep:
+            row = _contained(rt, now, email, c.due.program, partial(_enqueue, rt, c, now))
             if row is not None:
                 ids.append(row)
+    if bundled:
+        row = _bundle(rt, person, [c for c in items if c.due.key not in keep], now, sent)
+        if row is not None:
+            ids.append(row)
     return ids
 
 
@@ -183,8 +230,16 @@ def _bundle(
         tomorrow = local_day_range(today + timedelta(days=1), person.tz).start
         at = schedule.next_allowed(tomorrow, person, _away(rt, person, now)) or tomorrow
     key = f"bundle:{person.email}:{at.astimezone(person.tz).date().isoformat()}"
-    parts = [{"key": c.due.key, "program": c.due.program, "payload": c.build()} for c in items]
-    payload = {"name": person.name, "first_name": person.name.split()[0], "parts": parts}
+    parts, built = [], []
+    for c in items:  # a part whose values cannot be built is left out (and audited)
+        values = _contained(rt, now, person.email, c.due.program, c.build)
+        if values is not None:
+            parts.append({"key": c.due.key, "program": c.due.program, "payload": values})
+            built.append(c)
+    if not parts:
+        return None
+    items = built
+    payload = {"name": person.name, "first_name": programs.first_name(person), "parts": parts}
     row = rt.store.enqueue(
         key, "email", "bundle", person.email, at.date().isoformat(), at, payload, now
     )
@@ -291,50 +346,63 @@ def _followups(
 ) -> list[Candidate]:
     out: list[Candidate] = []
     for team in rt.settings.team_models():
-        leader = people[team.leader]
-        start = (now - FOLLOWUP_LOOK_BACK).astimezone(leader.tz).date()
-        events = person_events(
-            rt, leader, start - timedelta(days=60), now.astimezone(leader.tz).date()
+        if team.leader in people:
+            work = partial(_team_followups, rt, team, people, away, now, delay)
+            out += _contained(rt, now, team.leader, "followup", work) or []
+    return out
+
+
+def _team_followups(
+    rt: Runtime,
+    team: Any,
+    people: dict[str, Person],
+    away: dict[str, set[date]],
+    now: datetime,
+    delay: timedelta,
+) -> list[Candidate]:
+    """The follow-ups after one team's 1:1s (a team's failure is its leader's alone)."""
+    out: list[Candidate] = []
+    leader = people[team.leader]
+    start = (now - FOLLOWUP_LOOK_BACK).astimezone(leader.tz).date()
+    events = person_events(rt, leader, start - timedelta(days=60), now.astimezone(leader.tz).date())
+    for email in team.members:
+        if email not in people:
+            continue
+        member = people[email]
+        ones = sorted(
+            (
+                ev
+                for ev in events
+                if programs.is_one_on_one(ev, leader.email, member.email, ev.title)
+            ),
+            key=lambda ev: ev.start,
         )
-        for email in team.members:
-            member = people[email]
-            ones = sorted(
-                (
-                    ev
-                    for ev in events
-                    if programs.is_one_on_one(ev, leader.email, member.email, ev.title)
-                ),
-                key=lambda ev: ev.start,
+        for i, ev in enumerate(ones):
+            held = ev.status is not Status.CANCELLED and ev.response is not Response.DECLINED
+            if not held or ev.end + delay > now or ev.end < now - FOLLOWUP_LOOK_BACK:
+                continue
+            before = [o for o in ones[:i]]
+            skipped = len(before) >= 2 and all(
+                o.status is Status.CANCELLED or o.response is Response.DECLINED for o in before[-2:]
             )
-            for i, ev in enumerate(ones):
-                held = ev.status is not Status.CANCELLED and ev.response is not Response.DECLINED
-                if not held or ev.end + delay > now or ev.end < now - FOLLOWUP_LOOK_BACK:
+            count_held = sum(
+                1
+                for o in before
+                if o.status is not Status.CANCELLED and o.response is not Response.DECLINED
+            )
+            for recipient, other in ((leader, member), (member, leader)):
+                due = schedule.once(
+                    "followup",
+                    recipient,
+                    ev.end + delay,
+                    _event_period(ev),
+                    away[recipient.email],
+                    WINDOW,
+                )
+                if due is None:
                     continue
-                before = [o for o in ones[:i]]
-                skipped = len(before) >= 2 and all(
-                    o.status is Status.CANCELLED or o.response is Response.DECLINED
-                    for o in before[-2:]
-                )
-                count_held = sum(
-                    1
-                    for o in before
-                    if o.status is not Status.CANCELLED and o.response is not Response.DECLINED
-                )
-                for recipient, other in ((leader, member), (member, leader)):
-                    due = schedule.once(
-                        "followup",
-                        recipient,
-                        ev.end + delay,
-                        _event_period(ev),
-                        away[recipient.email],
-                        WINDOW,
-                    )
-                    if due is None:
-                        continue
-                    build = partial(
-                        _followup_values, recipient, other, leader, ev, count_held, skipped
-                    )
-                    out.append(Candidate(due, build))
+                build = partial(_followup_values, recipient, other, leader, ev, count_held, skipped)
+                out.append(Candidate(due, build))
     return out
 
 
@@ -374,8 +442,9 @@ def fill_at_send_time(rt: Runtime, program: str, payload: dict[str, Any]) -> dic
 
 def recognize(
     rt: Runtime, member_email: str, text: str, leader_email: str | None, now: datetime
-) -> schedule.Due:
-    """Queue a leader's own note to a member (cc the leader), inside the member's hours."""
+) -> tuple[schedule.Due, int | None]:
+    """Queue a leader's own note to a member (cc the leader), inside the member's hours;
+    the send and the outbox row it is in (so the caller can send that row, and only it)."""
     member = rt.settings.person(member_email)
     if leader_email:
         leader = rt.settings.person(leader_email)
@@ -412,8 +481,7 @@ def recognize(
     )
     if rt.store.known_keys([due.key]):
         raise UserError(Problem("this note was queued already", "change the text to send another"))
-    _enqueue(rt, c, now)
-    return due
+    return due, _enqueue(rt, c, now)
 
 
 def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> dict[str, Any]:

@@ -6,33 +6,42 @@ text template's first line is ``Subject: …``; the rest is the plain-text body.
 
 Safety: templates run in Jinja2's immutable sandbox with ``StrictUndefined`` (a typo is
 an error, not an empty string) and autoescape for HTML; they see only the plain dict of
-values a program passes (never settings or clients); each part is capped in size.
+values a program passes (never settings or clients); each part is capped in size, and
+every render runs in a budget of time, loop rounds and value sizes (:mod:`worker.sandbox`):
+whatever a template does, rendering ends with the email or one :class:`TemplateProblem`.
 Headers are built from ``Address`` objects; a display name with CR/LF or an address
 that is really two is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import email.policy
 import functools
 import hashlib
-import hmac
 import os
 import re
 from collections.abc import Mapping, Sequence
-from email.headerregistry import Address
+from datetime import timedelta
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from connectors.base import Problem, UserError
+from worker import samples
 from worker.model import UTC
 from worker.resources import shipped
+from worker.sandbox import BudgetedEnvironment, BudgetExceeded, budget
 
 MAX_PART_BYTES = 256 * 1024
 
@@ -47,7 +56,7 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
     reloads a template whose file changed). Safe to share between threads."""
     folders = [str(overrides)] if overrides else []
     folders.append(str(shipped("templates")))
-    return ImmutableSandboxedEnvironment(
+    return BudgetedEnvironment(
         loader=FileSystemLoader(folders),
         autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
         undefined=StrictUndefined,
@@ -58,37 +67,43 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
 
 
 def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
-    """Compile every template ``env`` can see; one problem per template that does not."""
+    """Compile every template ``env`` can see, and render each program's templates once
+    with sample values inside the render budget; one problem per template that fails."""
     problems = []
-    for name in env.list_templates(extensions=["j2"]):
+    # bundle.* last: its trial renders other programs' templates, whose problems are known
+    names = sorted(env.list_templates(extensions=["j2"]), key=lambda n: n.startswith("bundle."))
+    for name in names:
         try:
             env.get_template(name)
-        except TemplateError as exc:
-            where, line = _template_position(exc, name)
-            problems.append(Problem(f"template error: {exc}", "fix the template", where, line))
+        except Exception as exc:
+            problem = _problem(exc, name)
+            if problem.file == name and env.loader is not None:  # name the file itself
+                with contextlib.suppress(Exception):
+                    problem = dataclasses.replace(problem, file=env.loader.get_source(env, name)[1])
+            problems.append(problem)
+            continue
+        program, _, suffix = name.partition(".")
+        values = samples.context(program) if suffix in ("txt.j2", "html.j2") else None
+        if values is None or (program == "bundle" and problems):
+            continue
+        try:
+            with budget():
+                if program == "bundle":
+                    values = bundle_context(env, values)
+                _render_part(env, name, values)
+        except TemplateProblem as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
     return problems
 
 
 def render(
     env: ImmutableSandboxedEnvironment, program: str, context: Mapping[str, Any]
 ) -> tuple[str, str, str]:
-    """``(subject, text, html)`` for ``program`` rendered with ``context``."""
-    parts = []
-    for suffix in ("txt", "html"):
-        name = f"{program}.{suffix}.j2"
-        try:
-            output = env.get_template(name).render(**context)
-        except TemplateError as exc:
-            where, line = _template_position(exc, name)
-            raise TemplateProblem(
-                Problem(f"template error: {exc}", "fix the template", where, line)
-            ) from exc
-        if len(output.encode()) > MAX_PART_BYTES:
-            raise TemplateProblem(
-                Problem(f"rendered {name} is over {MAX_PART_BYTES} bytes", "shorten the template")
-            )
-        parts.append(output)
-    text, html = parts
+    """``(subject, text, html)`` for ``program`` rendered with ``context``, inside the
+    render budget (:mod:`worker.sandbox`): whatever the template does, this returns or
+    raises :class:`TemplateProblem`."""
+    with budget():
+        text, html = (_render_part(env, f"{program}.{s}.j2", context) for s in ("txt", "html"))
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise TemplateProblem(
@@ -100,7 +115,56 @@ def render(
     return subject, body.lstrip("\n"), html
 
 
-def _template_position(exc: TemplateError, name: str) -> tuple[str, int | None]:
+def _render_part(env: ImmutableSandboxedEnvironment, name: str, context: Mapping[str, Any]) -> str:
+    """One template's output, streamed and cut at MAX_PART_BYTES; every exception the
+    template raises (a budget, a SecurityError, RecursionError, MemoryError…) is a
+    TemplateProblem naming it."""
+    chunks: list[str] = []
+    size, where = 0, name
+    try:
+        template = env.get_template(name)
+        if template.filename and not template.filename.startswith("<"):
+            where = template.filename
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            if size > MAX_PART_BYTES:
+                break
+            chunks.append(chunk)
+    except Exception as exc:  # the template's own code: whatever it raised is its problem
+        raise TemplateProblem(_problem(exc, name)) from None
+    output = "".join(chunks)
+    if size > MAX_PART_BYTES or len(output.encode()) > MAX_PART_BYTES:
+        raise TemplateProblem(
+            Problem(
+                f"rendered {name} is over {MAX_PART_BYTES} bytes", "shorten the template", where
+            )
+        )
+    return output
+
+
+def _problem(exc: BaseException, name: str) -> Problem:
+    """One line about a template's failure, at its file and line where known."""
+    where, line = _template_position(exc, name)
+    if isinstance(exc, BudgetExceeded):
+        what = f"template runs over its budget: {exc}"
+        fix = "make it do less (fewer loop rounds, smaller repeats and widths)"
+    elif isinstance(exc, TemplateError):
+        what, fix = (
+            f"template error: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            "fix the template",
+        )
+    elif isinstance(exc, RecursionError):
+        what = "template error: it nests too deep, or includes, extends or calls itself without end"
+        fix = "remove the self-reference or the deep nesting"
+    elif isinstance(exc, MemoryError):
+        what, fix = "template error: it ran out of memory", "make it build less"
+    else:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        what, fix = f"template error: {type(exc).__name__}: {detail}"[:300], "fix the template"
+    return Problem(what, fix, where, line)
+
+
+def _template_position(exc: BaseException, name: str) -> tuple[str, int | None]:
     """File and line of a template error: syntax errors carry them, runtime ones are found
     in the traceback, where Jinja2 puts the template's own file and line."""
     filename = getattr(exc, "filename", None)
@@ -138,27 +202,117 @@ def recipient(name: str, email_address: str) -> Address:
 def bundle_context(
     env: ImmutableSandboxedEnvironment, payload: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Render each part of a bundle with its own program's templates, for bundle.*.j2."""
+    """Render each part of a bundle with its own program's templates, for bundle.*.j2
+    (inside one render budget with the bundle's own templates)."""
     parts = []
     for part in payload["parts"]:
-        subject, text, html = render(env, part["program"], part["payload"])
+        with budget():
+            subject, text, html = render(env, part["program"], part["payload"])
         body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
         parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
-    return {"name": payload["name"], "first_name": payload["first_name"], "parts": parts}
+    first = payload.get("first_name") or payload["name"]  # a blank name: never an IndexError
+    return {"name": payload["name"], "first_name": first, "parts": parts}
+
+
+#: How long a one-click unsubscribe link works (the web service checks it on POST).
+UNSUBSCRIBE_MAX_AGE = timedelta(days=180)
+#: The signing salt of unsubscribe tokens: a token made for another purpose is refused.
+UNSUBSCRIBE_SALT = "unsubscribe"
+#: The longest header line we write (RFC 5322 allows 998 characters).
+MAX_HEADER_LINE = 998
+
+
+def _serializer() -> URLSafeTimedSerializer | None:
+    key = os.environ.get("STEADYHAND_SECRET_KEY", "")
+    return URLSafeTimedSerializer(key, salt=UNSUBSCRIBE_SALT) if key else None
+
+
+def unsubscribe_program(program: str) -> str:
+    """What a one-click link from a ``program`` email opts out of: that program, except a
+    bundle (several programs in one email), whose link opts out of every email (``*``)."""
+    return "*" if program == "bundle" else program
 
 
 def unsubscribe_link(base: str | None, email_address: str, program: str) -> str | None:
-    """The one-click URL (RFC 8058) for ``email_address`` and ``program``, signed with
-    ``STEADYHAND_SECRET_KEY`` so nobody can unsubscribe someone else; None without a base."""
-    if not base:
+    """The one-click URL (RFC 8058) for ``email_address`` and ``program``: a token signed
+    with ``STEADYHAND_SECRET_KEY`` (itsdangerous, salt ``unsubscribe``, expires after
+    :data:`UNSUBSCRIBE_MAX_AGE`), so nobody can unsubscribe someone else. None without a
+    base URL or without a key (unsigned links could be forged: the mailto stays)."""
+    serializer = _serializer()
+    if not base or serializer is None:
         return None
-    key = os.environ.get("STEADYHAND_SECRET_KEY", "").encode()
-    sig = hmac.new(key, f"{email_address.lower()}:{program}".encode(), hashlib.sha256).hexdigest()[
-        :32
-    ]
+    token = serializer.dumps({"e": email_address.lower(), "p": unsubscribe_program(program)})
     sep = "&" if "?" in base else "?"
-    query = urlencode({"email": email_address.lower(), "program": program, "sig": sig})
-    return f"{base}{sep}{query}"
+    return f"{base}{sep}{urlencode({'token': token})}"
+
+
+def verify_unsubscribe(token: str, max_age: timedelta = UNSUBSCRIBE_MAX_AGE) -> tuple[str, str]:
+    """``(email, program)`` of a token :func:`unsubscribe_link` made (program ``*``: all);
+    a tampered, expired, foreign (other key or purpose) or malformed token is refused."""
+    serializer = _serializer()
+    if serializer is None:
+        raise UserError(
+            Problem("no STEADYHAND_SECRET_KEY is set", "set it to check unsubscribe links")
+        )
+    try:
+        data = serializer.loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        raise UserError(
+            Problem("this unsubscribe link has expired", "use a link from a newer email")
+        ) from None
+    except BadData:
+        raise UserError(
+            Problem("this unsubscribe link is not valid", "use the link from the email")
+        ) from None
+    if not (
+        isinstance(data, dict) and isinstance(data.get("e"), str) and isinstance(data.get("p"), str)
+    ):
+        raise UserError(
+            Problem("this unsubscribe link is not valid", "use the link from the email")
+        )
+    return data["e"], data["p"]
+
+
+class _PlainHeader(UnstructuredHeader):
+    """A header written as one line, as given: never folded or RFC 2047-encoded (a
+    List-Unsubscribe URL must reach a mail program byte for byte). Its value is checked
+    (printable ASCII, one line of at most :data:`MAX_HEADER_LINE`) when it is set."""
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict[str, Any]) -> None:
+        super().parse(value, kwds)
+        kwds["decoded"] = value  # as written: no encoded-word decoding either
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"  # type: ignore[attr-defined]
+
+
+def _policy() -> EmailPolicy[EmailMessage]:
+    registry = HeaderRegistry()
+    registry.map_to_type("list-unsubscribe", _PlainHeader)  # type: ignore[arg-type]
+    policy: EmailPolicy[EmailMessage] = email.policy.default.clone(header_factory=registry)
+    return policy
+
+
+POLICY = _policy()
+
+
+def _plain_header(name: str, value: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise UserError(
+            Problem(
+                f"{name} would hold a line break, a control or non-ASCII character",
+                "fix mail.unsubscribe_url (a plain https URL)",
+            )
+        )
+    if len(name) + 2 + len(value) > MAX_HEADER_LINE:
+        raise UserError(
+            Problem(
+                f"{name} would be longer than {MAX_HEADER_LINE} characters",
+                "use a shorter mail.unsubscribe_url",
+            )
+        )
+    return value
 
 
 def message_id(key: str, domain: str) -> str:
@@ -182,7 +336,7 @@ def build(
 ) -> EmailMessage:
     """A multipart/alternative message with our headers (Message-ID, List-Unsubscribe)."""
     from_addr = address(sender)
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = from_addr
     msg["To"] = list(to)
     if cc:
@@ -194,12 +348,23 @@ def build(
     msg["Message-ID"] = message_id(key, from_addr.domain)
     msg["X-Steadyhand-Key"] = key
     msg["Auto-Submitted"] = "auto-generated"
-    mailto = f"mailto:{from_addr.addr_spec}?subject={quote('unsubscribe ' + program)}"
+    what = unsubscribe_program(program)
+    words = "unsubscribe" if what == "*" else f"unsubscribe {what}"
+    mailto = f"mailto:{quote(from_addr.addr_spec, safe='@')}?subject={quote(words)}"
     if unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
+        if any(c.isspace() or c in "<>," for c in unsubscribe_url):
+            raise UserError(
+                Problem(
+                    "the unsubscribe link holds a space, a line break, '<', '>' or ','",
+                    "fix mail.unsubscribe_url (a plain https URL)",
+                )
+            )
+        msg["List-Unsubscribe"] = _plain_header(
+            "List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>"
+        )
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
-        msg["List-Unsubscribe"] = f"<{mailto}>"
+        msg["List-Unsubscribe"] = _plain_header("List-Unsubscribe", f"<{mailto}>")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg

@@ -33,6 +33,7 @@ __all__ = [
     "agenda_topic",
     "commitments",
     "digest_context",
+    "first_name",
     "followup_context",
     "is_one_on_one",
     "overload_context",
@@ -82,9 +83,13 @@ def _clean(text: str) -> str:
     return " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())
 
 
-def _first_name(person: Person) -> str:
+def first_name(person: Person) -> str:
+    """The first word of the name as shown (blank, control characters: the email)."""
     name = _clean(person.name)
     return name.split()[0] if name else person.email
+
+
+_first_name = first_name
 
 
 def _name(person: Person) -> str:

@@ -32,7 +32,7 @@ from connectors.base import (
     UserError,
 )
 from connectors.secrets import TokenStore
-from worker import analysis, mail, report
+from worker import analysis, mail, programs, report
 from worker.config import Settings
 from worker.model import (
     UTC,
@@ -414,7 +414,7 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
     )
     return {
         "name": person.name,
-        "first_name": person.name.split()[0] if person.name.strip() else person.email,
+        "first_name": programs.first_name(person),
         "email": person.email,
         "timezone": person.timezone,
         "day_label": _label(day),
@@ -490,9 +490,44 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         )
         logger.error("row %s %s failed for good: %s", row_id, row.key, exc)
         return Delivery(row_id, row.key, "failed", str(exc))
+    except Exception as exc:  # not ours (a template's OverflowError, a bug): this row only
+        return _poison(rt, row, exc, now)
     rt.store.complete(row_id, result, now)
     logger.info("row %s %s done: %s", row_id, row.key, row.kind)
     return Delivery(row_id, row.key, "sent" if row.kind == "email" else "written", result)
+
+
+#: Exceptions that are not ours and will not pass by retrying: the row fails at once.
+NOT_TRANSIENT = (ArithmeticError, LookupError, MemoryError, RecursionError, TypeError, ValueError)
+
+
+def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Delivery:
+    """A row whose work raised an exception that is not ours: recorded as failed with the
+    reason (at once when retrying cannot help, else after MAX_ATTEMPTS), never left claimed."""
+    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"[:300]
+    give_up = isinstance(exc, NOT_TRANSIENT) or row.attempts >= MAX_ATTEMPTS
+    retry_at = None if give_up else now + _backoff(row.attempts, TransientError(reason))
+    try:
+        rt.store.fail(row.id, reason, now, retry_at)
+        if retry_at is None:
+            rt.store.audit(
+                f"{row.kind}_failed",
+                now,
+                person=row.recipient,
+                subject=row.key,
+                detail={"error": reason},
+            )
+    except Exception as store_exc:  # the store is down too: the lease expires, a sweep retries
+        logger.error("row %s: could not record its failure: %s", row.id, store_exc)
+    logger.error(
+        "row %s %s failed (%s): %s",
+        row.id,
+        row.key,
+        "for good" if give_up else f"retry at {retry_at}",
+        reason,
+    )
+    logger.debug("row %s traceback", row.id, exc_info=exc)
+    return Delivery(row.id, row.key, "failed" if give_up else "retry", reason)
 
 
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:

@@ -35,24 +35,39 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
 
     @huey.task(name="send")
     def send(row_id: int) -> str:
-        result = services.deliver(rt, row_id, rt.clock())
+        try:
+            result = services.deliver(rt, row_id, rt.clock())
+        except Exception as exc:  # deliver records a row's own failure; this is the store's
+            # The row's lease expires and the sweeper re-enqueues it: never claimed for good.
+            logger.error("task send row=%s failed: %s", row_id, _line(exc))
+            logger.debug("task send row=%s traceback", row_id, exc_info=exc)
+            return "error"
         logger.info("task send row=%s: %s", row_id, result.outcome)
         return result.outcome
 
     @huey.periodic_task(crontab(minute="*"), name="tick")
     def tick() -> None:
         now = rt.clock()
-        if not rt.store.claim_tick(now.strftime("%Y-%m-%dT%H:%M"), now):
-            logger.info("task tick %s: another consumer has this minute", now)
+        try:
+            if not rt.store.claim_tick(now.strftime("%Y-%m-%dT%H:%M"), now):
+                logger.info("task tick %s: another consumer has this minute", now)
+                return
+            reports, decided = services.tick(rt, now)
+        except Exception as exc:  # the next minute's tick tries again; the sweeper still sends
+            logger.error("task tick %s failed: %s", now, _line(exc))
+            logger.debug("task tick %s traceback", now, exc_info=exc)
             return
-        reports, decided = services.tick(rt, now)
         logger.info("task tick %s: %d synced, %d decided", now, len(reports), len(decided))
         for row_id in decided:
             send(row_id)
 
     @huey.periodic_task(crontab(minute="*"), name="sweep")
     def sweep() -> None:
-        ids = rt.store.due_ids(rt.clock() - SWEEP_GRACE)
+        try:
+            ids = rt.store.due_ids(rt.clock() - SWEEP_GRACE)
+        except Exception as exc:
+            logger.error("task sweep failed: %s", _line(exc))
+            return
         logger.info("task sweep: %d rows re-enqueued", len(ids))
         for row_id in ids:
             send(row_id)
@@ -68,3 +83,9 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
             sweep()
 
     return Tasks(tick=tick, send=send, sweep=sweep)
+
+
+def _line(exc: Exception) -> str:
+    """One line about ``exc``, for the log (no traceback: that is at DEBUG)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]

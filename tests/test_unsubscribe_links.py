@@ -1,0 +1,174 @@
+"""One-click unsubscribe links that cannot be forged, in one plain header (issue 10, item 6)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from datetime import datetime, timedelta
+from email.parser import BytesParser
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from connectors.base import UserError
+from connectors.smtp import MaildirTransport, SmtpTransport
+from tests.conftest import write
+from tests.test_smtp import Server
+from tests.tz import BERLIN
+from worker import mail
+
+NOW = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
+BASE = "https://steadyhand.example.com/unsubscribe"
+#: A base URL that makes a 300-character link (real links are that long: path, token).
+LONG_BASE = "https://steadyhand.example.com/u/" + "p" * 180
+MAILTO = "mailto:steadyhand@example.com?subject=unsubscribe%20reflection"
+
+
+def message(url: str | None, program: str = "reflection") -> email.message.EmailMessage:
+    return mail.build(
+        sender="Steadyhand <steadyhand@example.com>",
+        to=[mail.recipient("Ana Lima", "ana@example.com")],
+        subject="Your day",
+        text="text",
+        html="<p>html</p>",
+        key=f"{program}:ana@example.com:2026-11-05",
+        program=program,
+        sent_at=NOW,
+        unsubscribe_url=url,
+    )
+
+
+def token_of(link: str) -> str:
+    return link.split("token=", 1)[1]
+
+
+@pytest.mark.parametrize("key", [None, ""], ids=["unset", "empty"])
+def test_without_a_secret_key_emails_carry_only_the_mailto(
+    run_cli, project: Path, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    if key is None:
+        monkeypatch.delenv("STEADYHAND_SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("STEADYHAND_SECRET_KEY", key)
+    write(
+        project / "steadyhand.yaml",
+        f"""\
+timezone: Europe/Berlin
+people: [{{email: ana@example.com, name: Ana Lima}}]
+mail: {{from: "Steadyhand <steadyhand@example.com>", outbox: var/outbox,
+        unsubscribe_url: "{BASE}"}}
+emails:
+  reflection: {{to: everyone, at: "16:30"}}
+""",
+    )
+    assert run_cli("run", "--once", "--now", "2026-11-05T16:45:00+01:00").code == 0
+    (path,) = (project / "var" / "outbox" / "new").glob("*.eml")
+    msg = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
+    assert msg["List-Unsubscribe"] == f"<{MAILTO}>"
+    assert msg["List-Unsubscribe-Post"] is None
+    assert b"https://" not in path.read_bytes().split(b"\n\n", 1)[0]
+
+
+def test_a_signed_link_names_its_recipient_and_program_and_nothing_else_opens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    link = mail.unsubscribe_link(BASE, "Ana@Example.com", "digest")
+    assert link is not None and link.startswith(BASE + "?token=")
+    token = token_of(link)
+    assert mail.verify_unsubscribe(token) == ("ana@example.com", "digest")
+    assert mail.unsubscribe_link(BASE + "?team=a", "ana@example.com", "digest").startswith(  # type: ignore[union-attr]
+        BASE + "?team=a&token="
+    )
+    # tampered: another recipient in the payload, or one character of the signature
+    forged = URLSafeTimedSerializer("guess", salt="unsubscribe").dumps(
+        {"e": "bo@example.com", "p": "*"}
+    )
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    # foreign: the right key but another purpose (salt)
+    other_purpose = URLSafeTimedSerializer("k1", salt="answer").dumps(
+        {"e": "ana@example.com", "p": "digest"}
+    )
+    for bad in (forged, flipped, other_purpose, "", "not-a-token", token + "x"):
+        with pytest.raises(UserError, match="not valid"):
+            mail.verify_unsubscribe(bad)
+
+
+def test_a_link_expires_after_180_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    assert timedelta(days=180) == mail.UNSUBSCRIBE_MAX_AGE
+    old = int(time.time()) - int(timedelta(days=181).total_seconds())
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: old)
+    link = mail.unsubscribe_link(BASE, "ana@example.com", "reflection")
+    monkeypatch.undo()
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    assert link is not None
+    with pytest.raises(UserError, match="expired"):
+        mail.verify_unsubscribe(token_of(link))
+    assert mail.verify_unsubscribe(token_of(link), timedelta(days=365)) == (
+        "ana@example.com",
+        "reflection",
+    )
+
+
+def test_a_bundles_link_opts_out_of_every_email(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    link = mail.unsubscribe_link(BASE, "ana@example.com", "bundle")
+    assert link is not None and "bundle" not in link
+    assert mail.verify_unsubscribe(token_of(link)) == ("ana@example.com", "*")
+    msg = message(link, program="bundle")
+    assert msg["List-Unsubscribe"] == (
+        f"<{link}>, <mailto:steadyhand@example.com?subject=unsubscribe>"
+    )
+
+
+def plain_header(raw: bytes, link: str) -> None:
+    """What a mail program reads: the header is the link and the mailto, exactly."""
+    assert b"=?utf-8?" not in raw.lower()
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert parsed["List-Unsubscribe"] == f"<{link}>, <{MAILTO}>"
+    (line,) = [x for x in raw.splitlines() if x.startswith(b"List-Unsubscribe:")]
+    assert line == f"List-Unsubscribe: <{link}>, <{MAILTO}>".encode()
+
+
+def test_a_300_character_link_stays_one_plain_header_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+    link = mail.unsubscribe_link(LONG_BASE, "ana@example.com", "reflection")
+    assert link is not None and len(link) >= 300
+    msg = message(link)
+    for raw in (msg.as_bytes(), msg.as_bytes(policy=SMTP), bytes(msg)):
+        plain_header(raw, link)
+    MaildirTransport(tmp_path / "outbox").send(msg)  # the outbox file
+    (path,) = (tmp_path / "outbox" / "new").glob("*.eml")
+    plain_header(path.read_bytes(), link)
+    server = Server(tmp_path / "inbox")  # and on the SMTP wire
+    try:
+        transport = SmtpTransport("127.0.0.1", server.port, "none", timeout=10)
+        transport.send(msg)
+        transport.close()
+        (wire,) = sorted((tmp_path / "inbox").glob("*.eml"))
+        plain_header(wire.read_bytes(), link)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.example/u\r\nBcc: evil@example.org",
+        "https://x.example/u\n",
+        "https://x.example/ü",
+        "https://x.example/" + "a" * 1000,
+        "https://x.example/u v",
+        "https://x.example/u>, <https://evil.example/",
+    ],
+    ids=["CRLF", "LF", "non-ASCII", "too long", "space", "a second URL"],
+)
+def test_a_header_unsafe_link_is_refused_not_sent(url: str) -> None:
+    with pytest.raises(UserError, match=r"(?i)unsubscribe"):
+        message(url)

@@ -1,0 +1,125 @@
+"""A representative set of template values per email program, for ``config check``.
+
+``config check`` renders each program's templates once with these values, inside the
+render budget (:mod:`worker.sandbox`), so a template that fails or runs away fails the
+check instead of the row at send time. The values are made by the same functions that
+make the real ones (:mod:`worker.programs`, :func:`worker.report.build`), from a small
+made-up team, so they carry every key a template may use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from worker import programs, report
+from worker.analysis import DayMetrics
+from worker.model import Person, Team, WorkingHours
+
+MONDAY = date(2026, 11, 23)
+_HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
+LEADER = Person("lead@example.com", "Lee Leader", "Europe/Berlin", _HOURS)
+MEMBERS = tuple(
+    Person(f"m{i}@example.com", name, "Europe/Berlin", _HOURS)
+    for i, name in enumerate(("Ana Lima", "Bo Berg", "Cy Chen", "Dee Park", "Eli Moss"))
+)
+
+
+def _day(on: date, meeting: float, reasons: tuple[str, ...] = ()) -> DayMetrics:
+    working = 0.0 if on.weekday() >= 5 else 480.0
+    return DayMetrics(
+        date=on,
+        working_minutes=working,
+        meeting_minutes=meeting,
+        busy_minutes=meeting,
+        meeting_load=meeting / working if working else None,
+        after_hours_meeting_minutes=30.0 if reasons else 0.0,
+        double_booked_minutes=0.0,
+        longest_chain_minutes=meeting,
+        focus_minutes=max(0.0, working - meeting) if not reasons else 0.0,
+        fragmented_minutes=0.0,
+        away=False,
+        overloaded=bool(reasons),
+        reasons=reasons,
+    )
+
+
+def _week(heavy: bool) -> list[DayMetrics]:
+    days = []
+    for i in range(7):
+        on = MONDAY + timedelta(days=i)
+        if i == 1 and heavy:
+            days.append(_day(on, 400, ("meeting_load", "no_focus", "after_hours")))
+        else:
+            days.append(_day(on, 60 if i < 5 else 0))
+    return days
+
+
+def _at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+def context(program: str) -> dict[str, Any] | None:
+    """Values for ``program``'s templates; None for a name that is not a program."""
+    leader, member = LEADER, MEMBERS[0]
+    if program == "reflection":
+        return {
+            "name": member.name,
+            "first_name": programs.first_name(member),
+            "email": member.email,
+            "timezone": member.timezone,
+            "day_label": "Monday 23 November",
+            "today": {
+                "meeting_hours": 5.5,
+                "meeting_load": 0.69,
+                "meeting_load_pct": 69,
+                "longest_chain_hours": 3.0,
+                "focus_hours": 1.0,
+                "after_hours_meeting_minutes": 30,
+                "reasons": ["meeting_load"],
+                "reasons_text": "most of your working time went to meetings",
+            },
+            "tomorrow": {
+                "label": "Tuesday 24 November",
+                "day_off": False,
+                "meeting_hours": 2.0,
+                "first_meeting": "10:00",
+            },
+            "blocks": ["Focus 09:00–11:00"],
+        }
+    if program == "recognition":
+        members = [(m, _week(heavy=i % 2 == 0)) for i, m in enumerate(MEMBERS)]
+        return programs.recognition_context(leader, "23–29 November", members)
+    if program == "recognize":
+        return programs.recognize_context(
+            leader, member, "Thank you for the calm review.\n\nIt helped."
+        )
+    if program == "followup":
+        return programs.followup_context(
+            member,
+            leader,
+            leader,
+            _at(MONDAY, 9),
+            _at(MONDAY, 10),
+            ["Ana: draft the plan"],
+            "wins",
+            True,
+        )
+    if program == "overload":
+        heaviest = [
+            ("Planning", _at(MONDAY + timedelta(days=1), 9), _at(MONDAY + timedelta(days=1), 11), 3)
+        ]
+        return programs.overload_context(member, _week(heavy=True), heaviest, "the next 7 days")
+    if program == "digest":
+        people = [(p, _week(heavy=i == 1)) for i, p in enumerate((leader, *MEMBERS))]
+        team = Team("Platform", leader.email, tuple(m.email for m in MEMBERS))
+        built = report.build(MONDAY, MONDAY + timedelta(days=6), people, [team], 5)
+        names = {p.email: p.name for p, _ in people}
+        return programs.digest_context(leader, team.name, built, names, 5)
+    if program == "bundle":
+        parts = [
+            {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p)}
+            for p in ("reflection", "overload")
+        ]
+        return {"name": member.name, "first_name": programs.first_name(member), "parts": parts}
+    return None
