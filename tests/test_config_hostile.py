@@ -472,8 +472,8 @@ def test_a_template_that_breaks_the_compiler_is_one_problem_not_a_crash(
     result = run_cli("config", "check")
     assert result.code == 2
     assert err_lines(result, project) == [
-        "error: steadyhand.yaml: mail.templates: the templates cannot be compiled "
-        "(RecursionError) — simplify or remove the template you changed last"
+        "error: tpl/reflection.txt.j2: template error: it nests too deep, or includes, "
+        "extends or calls itself without end — remove the self-reference or the deep nesting"
     ]
 
 
