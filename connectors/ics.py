@@ -164,16 +164,7 @@ class IcsCalendar:
         new_state = SyncState(fingerprint=fingerprint, window=window)
         if prior is not None and previous.rpartition(":")[2] == digest:  # touched only
             return _unchanged(new_state)
-        calendars = _ical.parse(data, path)
-        budget = Budget(self._limits)
-        events = _ical.events_between(calendars, cal, window, path, budget=budget)
-        return SyncResult(
-            events=tuple(events),
-            removed=(),
-            state=new_state,
-            full=True,
-            truncated=budget.truncated,
-        )
+        return self._expand(_ical.parse(data, path), cal, window, path, new_state)
 
     def _read(self, handle: Any, path: str, size: int | None = None) -> bytes:
         """A file's bytes, refused in one line past ``max_bytes`` (never read whole first)."""
@@ -222,14 +213,21 @@ class IcsCalendar:
             return _unchanged(new_state)  # a server without validators sent the same bytes
         html = "html" in response.headers.get("Content-Type", "").lower()
         calendars = _ical.parse(data, shown, _FIX_HTML if html else _ical.FIX_FILE)
+        return self._expand(calendars, cal, window, shown, new_state)
+
+    def _expand(
+        self,
+        calendars: Any,
+        cal: CalendarRef,
+        window: TimeRange,
+        shown: str,
+        state: SyncState,
+    ) -> SyncResult:
+        """The whole calendar for ``window``, expanded within this calendar's budget."""
         budget = Budget(self._limits)
         events = _ical.events_between(calendars, cal, window, shown, budget=budget)
         return SyncResult(
-            events=tuple(events),
-            removed=(),
-            state=new_state,
-            full=True,
-            truncated=budget.truncated,
+            events=tuple(events), removed=(), state=state, full=True, truncated=budget.truncated
         )
 
     def _get(

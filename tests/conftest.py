@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,31 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def postgres_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database on this machine's server, dropped afterwards.
+    Outside CI a test skips when the server is not running; in CI that is a failure."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"steadyhand_test_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+        )
+    except psycopg.OperationalError as exc:
+        if os.environ.get("STEADYHAND_CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not running here ({exc}); .ci/run starts it")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL database (see :func:`postgres_database`)."""
+    yield from postgres_database()
 
 
 os.environ.setdefault("TZ", "UTC")

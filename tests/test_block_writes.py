@@ -20,10 +20,10 @@ from connectors.base import TransientError
 from connectors.outlook import transaction_id
 from connectors.secrets import TokenStore
 from connectors.vdir import VdirCalendar
+from tests import test_protection
 from tests.conftest import write
 from tests.fakes.graph import FakeGraph
 from tests.test_outlook import sign_in
-from tests.test_scale_out import postgres_url  # noqa: F401 - a fixture
 from worker import cli_protect, config, protection
 from worker.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
 from worker.protection import write_key
@@ -46,22 +46,7 @@ protect:
     min_block: 60m
 """
 
-MEETING = """\
-BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//test//EN
-BEGIN:VEVENT
-UID:{uid}
-DTSTAMP:20261101T000000Z
-DTSTART:{start}
-DTEND:{end}
-SUMMARY:Budget review
-ORGANIZER:mailto:kim@example.com
-ATTENDEE;PARTSTAT=ACCEPTED:mailto:ana@example.com
-ATTENDEE;PARTSTAT=ACCEPTED:mailto:kim@example.com
-END:VEVENT
-END:VCALENDAR
-"""
+MEETING = test_protection.MEETING  # one meeting of Ana's with Kim, times to fill in
 
 NINE = ("20261102T080000Z", "20261102T090000Z")  # 09:00-10:00 Berlin
 TEN = ("20261102T090000Z", "20261102T100000Z")  # 10:00-11:00 Berlin

@@ -17,7 +17,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT, write
-from tests.test_scale_out import postgres_url  # noqa: F401 (a fixture)
 from worker import config as config_mod
 from worker.model import redact_location
 from worker.store import Store

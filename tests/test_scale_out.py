@@ -7,8 +7,6 @@ the reason when its server is not there.
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,22 +25,6 @@ def _unavailable(what: str, exc: Exception) -> None:
     if os.environ.get("STEADYHAND_CI"):
         raise exc
     pytest.skip(f"{what} is not running here ({exc}); .ci/run starts it")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    name = f"steadyhand_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
-        )
-    except psycopg.OperationalError as exc:
-        _unavailable("PostgreSQL", exc)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_the_ledger_on_postgresql_decides_once_and_claims_exclusively(postgres_url: str) -> None:

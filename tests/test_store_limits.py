@@ -5,45 +5,21 @@ on one calendar is that calendar's failure in one line, never the whole sync's."
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import textwrap
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, write
+from tests.conftest import ROOT, postgres_database, write
 from worker.model import Event, SyncState, TimeRange
 from worker.store import Store
 
 NOW = datetime(2026, 11, 5, 15, 45, tzinfo=UTC)
 SPAN = TimeRange(NOW - timedelta(days=30), NOW + timedelta(days=30))
 LONG_UID = "long-" + "x" * 995
-
-
-def _postgres() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    name = f"steadyhand_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
-        )
-    except psycopg.OperationalError as exc:
-        if os.environ.get("STEADYHAND_CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not running here ({exc}); .ci/run starts it")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from _postgres()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,7 +30,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield found
         found.close()
     else:
-        for url in _postgres():
+        for url in postgres_database():
             found = Store(url)
             yield found
             found.close()
