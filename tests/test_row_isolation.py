@@ -251,6 +251,28 @@ def test_one_persons_broken_program_is_logged_and_audited_and_the_others_get_the
     assert line.exc_info is None  # one line: the traceback is at DEBUG only
 
 
+def test_doctor_lists_the_decisions_that_failed(run_cli, folder: Path, monkeypatch: Any) -> None:
+    settings = config.load(folder / "steadyhand.yaml")
+    now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
+    store = Store(settings.store_url)
+    for _ in range(3):  # three ticks in a row
+        store.audit(
+            "decide_failed",
+            now,
+            person="bo@example.com",
+            subject="reflection",
+            detail={"error": "IndexError: list index out of range"},
+        )
+    store.close()
+    monkeypatch.chdir(folder)
+    result = run_cli("doctor")
+    assert "decisions that failed (latest first): 1" in result.out
+    assert (
+        "  reflection for bo@example.com: IndexError: list index out of range (3 times)"
+        in result.out
+    )
+
+
 def test_recognize_sends_only_the_note_it_queued(run_cli, folder: Path) -> None:
     settings = config.load(folder / "steadyhand.yaml")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)

@@ -356,7 +356,13 @@ def doctor(config: ConfigOpt = None) -> None:
     failed = store.outbox_rows("failed")
     out.print(f"outbox {len(pending)} pending, {len(failed)} failed")
     for row in failed:
-        out.print(f"  failed {row.key}: {row.last_error}")
+        out.print(f"  failed {escape(row.key)}: {escape(row.last_error or '')}")
+    decisions = store.recent_failures("decide_failed")
+    if decisions:
+        out.print(f"decisions that failed (latest first): {len(decisions)}")
+        for person, program, error, times in decisions:
+            again = f" ({times} times)" if times > 1 else ""
+            out.print(f"  {escape(program)} for {escape(person)}: {escape(error)}{again}")
 
 
 # -- entry point -----------------------------------------------------------------------

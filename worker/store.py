@@ -700,6 +700,25 @@ class Store:
                 for r in conn.execute(query)
             ]
 
+    def recent_failures(self, action: str, limit: int = 500) -> list[tuple[str, str, str, int]]:
+        """``(person, subject, last error, times)`` of the latest ``limit`` audit entries
+        of ``action`` (e.g. ``decide_failed``), newest first, one per person and subject."""
+        query = (
+            select(audit_log.c.person, audit_log.c.subject, audit_log.c.detail)
+            .where(audit_log.c.action == action)
+            .order_by(audit_log.c.id.desc())
+            .limit(limit)
+        )
+        found: dict[tuple[str, str], list[Any]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                key = (r.person or "", r.subject or "")
+                if key not in found:
+                    error = json.loads(r.detail or "{}").get("error", "")
+                    found[key] = [str(error), 0]
+                found[key][1] += 1
+        return [(p, s, e, n) for (p, s), (e, n) in found.items()]
+
     def audit_entries(self, person: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_log).order_by(audit_log.c.id)
         if person:
