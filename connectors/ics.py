@@ -14,7 +14,8 @@ slow or rate limiting raises :class:`~connectors.base.TransientError`.
 Limits (:class:`~worker.model.SyncLimits`, ``sync:`` in the YAML): a file or feed body
 over ``max_bytes`` is refused, counted as it streams in (never read whole first); a
 feed's whole download, redirects and body included, must end within ``feed_timeout``
-(a watchdog hangs up on a body that trickles in); at most ``max_redirects`` redirects;
+(a watchdog hangs up on headers or a body that trickle in: :mod:`connectors._deadline`);
+at most ``max_redirects`` redirects;
 expansion is bounded by :mod:`connectors._bounds`. Feeds are named by
 ``CalendarRef.shown``, never by their secret address.
 """
@@ -36,6 +37,7 @@ import requests
 
 from connectors import _ical
 from connectors._bounds import DEFAULT_LIMITS, Budget
+from connectors._deadline import DeadlineAdapter, deadline
 from connectors.base import CalendarUnreadable, Problem, ReadOnlyCalendar, TransientError
 from worker.model import (
     Applied,
@@ -85,6 +87,8 @@ class IcsCalendar:
     ) -> None:
         self._session = session if session is not None else requests.Session()
         self._session.max_redirects = limits.max_redirects
+        for prefix in ("http://", "https://"):  # the whole download has a deadline
+            self._session.mount(prefix, DeadlineAdapter())
         self._timeout = timeout
         self._limits = limits
 
@@ -244,9 +248,19 @@ class IcsCalendar:
                 raise _too_slow(shown, limit)
 
         try:
-            return self._session.get(
-                url, headers=headers, timeout=(wait, wait), stream=True, hooks={"response": in_time}
-            )
+            with deadline(started + limit - time.monotonic()) as expired:
+                try:
+                    return self._session.get(
+                        url,
+                        headers=headers,
+                        timeout=(wait, wait),
+                        stream=True,
+                        hooks={"response": in_time},
+                    )
+                except requests.RequestException:
+                    if expired.is_set():  # hung up on: headers trickling past the deadline
+                        raise _too_slow(shown, limit) from None
+                    raise
         except requests.TooManyRedirects:
             what = f"redirects more than {self._limits.max_redirects} times"
             raise _ical.unreadable(shown, what, "use the feed's final address") from None

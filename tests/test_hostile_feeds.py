@@ -63,6 +63,14 @@ class Hostile(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(self.trickle_every)
 
+    def serve_trickled_headers(self) -> None:  # the status line, then a header byte at a time
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        self.wfile.flush()
+        for _ in range(100000):
+            self.wfile.write(b"X")
+            self.wfile.flush()
+            time.sleep(self.trickle_every)
+
     def serve_loop(self) -> None:
         self._headers(302, {"Location": "/loop", "Content-Length": "0"})
 
@@ -148,6 +156,19 @@ def test_a_body_trickling_a_byte_every_5_s_ends_by_the_deadline(server, monkeypa
     with pytest.raises(TransientError, match=r"sync\.feed_timeout"):
         connector(feed_timeout=2.0).sync(feed(f"{base}/trickle"), WINDOW, None)
     assert time.monotonic() - started < 3.5
+
+
+def test_headers_trickling_in_are_cut_at_the_deadline_of_the_whole_download(server) -> None:
+    """The response never gets past its headers: no read times out, the download does."""
+    base, _ = server
+    started = time.monotonic()
+    with pytest.raises(TransientError) as raised:
+        connector(feed_timeout=2.0).sync(feed(f"{base}/trickled-headers"), WINDOW, None)
+    took = time.monotonic() - started
+    assert 1.9 < took < 3.5, took
+    assert str(raised.value) == (
+        f"{base}/trickled-headers: the feed did not arrive within 2 s (sync.feed_timeout)"
+    )
 
 
 def test_a_redirect_loop_stops_after_the_redirect_limit(server) -> None:
