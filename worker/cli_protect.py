@@ -146,11 +146,16 @@ def plan(
         raise UserError(Problem(f"--format {fmt!r} is not known", "use table or json"))
     settings = _settings(config)
     rt = _runtime(settings)
-    plans = protection.plan_all(rt, _now(now, settings), _horizon(horizon), person)
+    failures: list[str] = []
+    plans = protection.plan_all(rt, _now(now, settings), _horizon(horizon), person, failures)
     if fmt == "json":
         out.print_json(json.dumps(plans_json(plans)))
     else:
         print_plans(plans)
+    for line in failures:
+        err.print(f"error: {line}", markup=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -176,7 +181,8 @@ def apply_all(
     rt: Runtime, now: datetime, horizon: timedelta, person: str | None = None
 ) -> list[Problem]:
     """Plan and write for everyone (or one person); read-only calendars are refused."""
-    plans = protection.plan_all(rt, now, horizon, person)
+    failures: list[str] = []
+    plans = protection.plan_all(rt, now, horizon, person, failures)
     refused: list[Problem] = []
     writable = []
     for p in plans:
@@ -190,7 +196,6 @@ def apply_all(
             )
         else:
             writable.append(p)
-    failures = []
     done = []  # each plan with only the changes that were written: apply reports no more
     not_written = 0
     for p in writable:

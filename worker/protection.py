@@ -367,9 +367,23 @@ def replan(rt: Runtime, now: datetime, reports: Sequence[SyncReport]) -> list[De
             if plan is None or plan.read_only:
                 continue
             done += apply_person(rt, plan, now)
-        except SteadyhandError as exc:
-            logger.warning("re-plan of %s failed: %s", person.email, exc)
+        except Exception as exc:  # that person's failure alone: the tick goes on
+            _plan_failed(rt, person.email, exc, now, "re-plan")
     return done
+
+
+def _plan_failed(rt: Runtime, email: str, exc: Exception, now: datetime, what: str) -> str:
+    """Log (once, the traceback at DEBUG) and audit a person's failed plan; its one line."""
+    line = str(exc).splitlines()[0] if str(exc) else ""
+    if not isinstance(exc, SteadyhandError):
+        line = f"{type(exc).__name__}: {line}"[:300]
+    logger.warning("%s of %s failed: %s", what, email, line)
+    logger.debug("%s of %s failed", what, email, exc_info=exc)
+    try:
+        rt.store.audit("plan_failed", now, person=email, detail={"error": line})
+    except Exception as store_exc:  # the store itself is down: the log line stays
+        logger.error("%s of %s: could not audit: %s", what, email, store_exc)
+    return line
 
 
 DECLINE_MESSAGE = (
@@ -434,12 +448,28 @@ def _audit_once(rt: Runtime, email: str, item: planning.Unprotectable, now: date
 
 
 def plan_all(
-    rt: Runtime, now: datetime, horizon: timedelta, person: str | None = None
+    rt: Runtime,
+    now: datetime,
+    horizon: timedelta,
+    person: str | None = None,
+    failures: list[str] | None = None,
 ) -> list[PersonPlan]:
-    """The plan of everyone with rules and a calendar (or of one person)."""
+    """The plan of everyone with rules and a calendar (or of one person). A person whose
+    plan fails is logged, audited and left out; ``failures`` (when given) gets one line
+    for each, and the others are planned."""
     people = [rt.settings.person(person)] if person else list(rt.settings.persons())
-    plans = [plan_person(rt, p, now, horizon) for p in people]
-    return [p for p in plans if p is not None]
+    plans = []
+    for p in people:
+        try:
+            found = plan_person(rt, p, now, horizon)
+        except Exception as exc:  # one person's calendar or rules: the others go on
+            line = _plan_failed(rt, p.email, exc, now, "plan")
+            if failures is not None:
+                failures.append(f"{p.email}: cannot plan: {line}")
+            continue
+        if found is not None:
+            plans.append(found)
+    return plans
 
 
 def _slot(start: datetime, end: datetime, person: Person) -> str:
