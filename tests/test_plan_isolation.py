@@ -31,9 +31,10 @@ def bo_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(protection, "plan_person", plan_person)
 
 
+@pytest.mark.usefixtures("team")
 def test_plan_shows_the_others_and_names_the_person_whose_plan_broke(
     run_cli,
-    team: Path,
+    project: Path,
     bo_breaks: None,
 ) -> None:
     result = run_cli("plan", "--horizon", "1w")
@@ -44,24 +45,26 @@ def test_plan_shows_the_others_and_names_the_person_whose_plan_broke(
     ]
 
 
+@pytest.mark.usefixtures("team")
 def test_apply_writes_the_others_blocks_when_one_persons_plan_breaks(
     run_cli,
-    team: Path,
+    project: Path,
     bo_breaks: None,
 ) -> None:
     result = run_cli("apply", "--horizon", "1w")
     assert result.code == 1
-    assert len(blocks_on_disk(team / "cal" / "ana")) == 8
-    assert blocks_on_disk(team / "cal" / "bo") == {}
+    assert len(blocks_on_disk(project / "cal" / "ana")) == 8
+    assert blocks_on_disk(project / "cal" / "bo") == {}
     assert "error: bo@example.com: cannot plan: OverflowError" in result.err
 
 
+@pytest.mark.usefixtures("team")
 def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
-    team: Path,  # noqa: F811
+    project: Path,
     bo_breaks: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = config.load(team / "steadyhand.yaml")
+    settings = config.load(project / "steadyhand.yaml")
     now = datetime(2026, 11, 2, 8, 0, tzinfo=settings.persons()[0].tz)
     rt = services.Runtime(
         settings, Store(settings.store_url), services.build_transport(settings), lambda: now
@@ -71,7 +74,7 @@ def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
             reports = services.sync(rt, now)
             written = protection.replan(rt, now, reports)
         assert written and all(d.outcome == "written" for d in written)
-        assert len(blocks_on_disk(team / "cal" / "ana")) > 0
+        assert len(blocks_on_disk(project / "cal" / "ana")) > 0
         (line,) = [r.getMessage() for r in caplog.records if "bo@example.com" in r.getMessage()]
         assert line == "re-plan of bo@example.com failed: OverflowError: date value out of range"
         (audit,) = [a for a in rt.store.audit_entries() if a["action"] == "plan_failed"]
