@@ -7,9 +7,10 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import shutil
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -20,7 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from connectors.smtp import MaildirTransport, SmtpTransport
-from worker import mail
+from tests.conftest import ROOT, Result
+from worker import mail, samples
 
 NAME = "Zoë Åberg"
 TEXT = "Hi Zoë,\n\nYour day – 09:00–11:00 focus, then meetings – fine.\n"
@@ -171,3 +173,82 @@ def test_smtp_sends_an_ascii_message_without_a_body_option(server: tuple[str, Ke
     (got,) = keep.received
     assert not any(o.upper().startswith("BODY=") for o in got.mail_options)
     assert read(got.raw).get_body(("plain",)).get_content() == "Hi Ana,\n"  # type: ignore[union-attr]
+
+
+# -- footers ---------------------------------------------------------------------------
+
+BASE = "https://steadyhand.example.com/unsubscribe"
+
+
+@pytest.fixture
+def demo(project: Path) -> Path:
+    """The demo team (reflections to everyone at 16:30, into the Maildir outbox)."""
+    shutil.copytree(ROOT / "config" / "demo", project / "demo")
+    text = (ROOT / "config" / "demo.yaml").read_text()
+    text = text[: text.index("protect:")] if "protect:" in text else text
+    (project / "steadyhand.yaml").write_text(text)
+    return project
+
+
+def outbox_of(project: Path, to: str) -> list[EmailMessage]:
+    box = mailbox.Maildir(project / "var" / "outbox", factory=None, create=False)
+    found = [read(box.get_bytes(k)) for k in box.iterkeys()]
+    return [m for m in found if to in str(m["To"])]
+
+
+def footer(message: EmailMessage, kind: str) -> str:
+    part = message.get_body((kind,))
+    assert part is not None
+    content = part.get_content()
+    return str(content[content.rindex("Sent by steadyhand") :])
+
+
+def test_a_footer_with_a_one_click_link_shows_that_link(
+    run_cli: Callable[..., Result], demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "footer-test-key")
+    config = demo / "steadyhand.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "  max_per_day: 2\n", f"  max_per_day: 2\n  unsubscribe_url: {BASE}\n"
+        )
+    )
+    assert run_cli("run", "--once", "--now", "2026-11-05T16:45:00+01:00").code == 0
+    (ana,) = outbox_of(demo, "ana@example.com")
+    link = str(ana["List-Unsubscribe"]).split(">")[0].lstrip("<")
+    assert link.startswith(BASE + "?token=")
+    text, html = footer(ana, "plain"), footer(ana, "html")
+    assert f"To unsubscribe, open this link: {link}" in text
+    assert f'<a href="{link.replace("&", "&amp;")}"' in html
+    token = link.split("token=", 1)[1]
+    assert mail.verify_unsubscribe(token) == ("ana@example.com", "reflection")  # it works
+    for words in (text, html):
+        assert "reply" not in words.lower() and "admin" not in words
+
+
+def test_a_footer_without_a_link_names_the_admin_command_and_never_asks_for_a_reply(
+    run_cli: Callable[..., Result], demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STEADYHAND_SECRET_KEY", raising=False)
+    assert run_cli("run", "--once", "--now", "2026-11-05T16:45:00+01:00").code == 0
+    (ana,) = outbox_of(demo, "ana@example.com")
+    text, html = footer(ana, "plain"), footer(ana, "html")
+    command = "steadyhand unsubscribe ana@example.com --program reflection"
+    assert "ask your steadyhand admin to run" in text and command in text
+    assert f"<code>{command}</code>" in html
+    for words in (text, html):
+        assert "reply" not in words.lower() and "http" not in words
+    # and the command it names does what the footer says
+    assert run_cli("unsubscribe", "ana@example.com", "--program", "reflection").code == 0
+    assert run_cli("run", "--once", "--now", "2026-11-06T16:45:00+01:00").code == 0
+    assert len(outbox_of(demo, "ana@example.com")) == 1
+
+
+def test_each_part_of_a_bundle_shows_the_bundles_link() -> None:
+    env = mail.environment()
+    link = BASE + "?token=bundle-token"
+    payload = {**(samples.context("bundle") or {}), "unsubscribe_url": link}
+    _, text, html = mail.render(env, "bundle", mail.bundle_context(env, payload))
+    assert text.count(f"To unsubscribe, open this link: {link}") == 2  # reflection, overload
+    assert html.count(f'<a href="{link}"') == 2
+    assert "reply" not in text.replace("reply to each other", "").lower()
