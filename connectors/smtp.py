@@ -3,15 +3,19 @@
 :class:`MaildirTransport` is the embedded default: each message becomes one file in
 ``new/`` of a Maildir (read it with ``mutt -f var/outbox`` or any mail client). The
 file name comes from the Message-ID, which steadyhand derives from the idempotency key,
-so handing the same message over twice leaves one file.
+so handing the same message over twice leaves one file. Files have LF line endings, as
+Maildir readers (mutt, Dovecot, :mod:`mailbox`) expect; CRLF is for the SMTP wire only.
 
 :class:`SmtpTransport` speaks SMTP with STARTTLS, implicit TLS or neither; the password
 comes from the environment variable the config names, never from the config itself.
+A message with 8-bit content goes as ``BODY=8BITMIME`` (RFC 6152) to a server that offers
+8BITMIME, and re-encoded to 7-bit transfer encodings (base64) for one that does not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -55,7 +59,7 @@ class MaildirTransport:
             return str(target)
         fd, tmp = tempfile.mkstemp(dir=self.folder / "tmp", prefix=f"{target.name}.")  # 0600
         with os.fdopen(fd, "wb") as fh:
-            fh.write(message.as_bytes(policy=SMTP))
+            fh.write(message.as_bytes(policy=message.policy.clone(linesep="\n")))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -133,7 +137,10 @@ class SmtpTransport:
 
     def send(self, message: EmailMessage) -> str:
         try:
-            refused = self._connect().send_message(message)
+            conn = self._connect()
+            conn.ehlo_or_helo_if_needed()  # the server's extensions, for _for_server
+            wire, options = _for_server(conn, message)
+            refused = conn.send_message(wire, mail_options=options)
         except smtplib.SMTPAuthenticationError as exc:
             raise PermanentError(f"SMTP login to {self.host} refused: {exc.smtp_code}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -156,3 +163,39 @@ class SmtpTransport:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._conn.quit()
             self._conn = None
+
+
+def _for_server(conn: smtplib.SMTP, message: EmailMessage) -> tuple[EmailMessage, list[str]]:
+    """``message`` as this server can take it, and the MAIL FROM options: 8-bit content is
+    announced with ``BODY=8BITMIME`` where the server offers 8BITMIME, and re-encoded to
+    7-bit transfer encodings where it does not (never 8-bit bytes to a 7-bit server)."""
+    if not eight_bit(message):
+        return message, []
+    if not conn.has_extn("8bitmime"):
+        logger.debug("smtp: the server offers no 8BITMIME: %s goes 7-bit", message["Message-ID"])
+        return seven_bit(message), []
+    if _international(message):
+        return message, []  # send_message adds SMTPUTF8 and BODY=8BITMIME itself
+    return message, ["BODY=8BITMIME"]
+
+
+def _international(message: EmailMessage) -> bool:
+    """Whether an address (not a display name) is non-ASCII: smtplib then asks for SMTPUTF8."""
+    headers = [
+        h for name in ("Sender", "From", "To", "Cc", "Bcc") for h in message.get_all(name, [])
+    ]
+    specs = [a.addr_spec for h in headers for a in getattr(h, "addresses", ())]
+    return not "".join(specs).isascii()
+
+
+def eight_bit(message: EmailMessage) -> bool:
+    """Whether ``message`` as written on the wire holds bytes above 127."""
+    return not message.as_bytes(policy=SMTP).isascii()
+
+
+def seven_bit(message: EmailMessage) -> EmailMessage:
+    """A copy of ``message`` that is written with 7-bit transfer encodings only: the email
+    package re-encodes each 8-bit part (base64 for UTF-8 text) when it writes the copy."""
+    copied = copy.copy(message)  # the generator copies a part before re-encoding it
+    copied.policy = message.policy.clone(cte_type="7bit")
+    return copied

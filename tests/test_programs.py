@@ -216,7 +216,7 @@ def test_followup_to_both_with_commitments_in_each_ones_zone() -> None:
     assert subject == "After your 1:1 with Ana: 2 commitments to confirm"
     assert "(Tuesday 24 November, 10:00–10:30, America/New_York)" in text
     assert "skipped" not in text and "skipped" not in html
-    assert text.rstrip().endswith("use the unsubscribe link of your mail program.")
+    assert text.rstrip().endswith("steadyhand unsubscribe bo@example.com --program followup")
     assert FOOTER in html
 
 

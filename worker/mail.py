@@ -101,7 +101,8 @@ def render(
 ) -> tuple[str, str, str]:
     """``(subject, text, html)`` for ``program`` rendered with ``context``, inside the
     render budget (:mod:`worker.sandbox`): whatever the template does, this returns or
-    raises :class:`TemplateProblem`."""
+    raises :class:`TemplateProblem`. ``unsubscribe_url`` is None unless the caller gives it."""
+    context = {"unsubscribe_url": None, **context}
     with budget():
         text, html = (_render_part(env, f"{program}.{s}.j2", context) for s in ("txt", "html"))
     first, _, body = text.partition("\n")
@@ -203,15 +204,18 @@ def bundle_context(
     env: ImmutableSandboxedEnvironment, payload: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Render each part of a bundle with its own program's templates, for bundle.*.j2
-    (inside one render budget with the bundle's own templates)."""
+    (inside one render budget with the bundle's own templates). Each part gets the
+    bundle's ``unsubscribe_url`` (which opts out of every email)."""
     parts = []
+    link = payload.get("unsubscribe_url")
     for part in payload["parts"]:
         with budget():
-            subject, text, html = render(env, part["program"], part["payload"])
+            values = {**part["payload"], "unsubscribe_url": link}
+            subject, text, html = render(env, part["program"], values)
         body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
         parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
     first = payload.get("first_name") or payload["name"]  # a blank name: never an IndexError
-    return {"name": payload["name"], "first_name": first, "parts": parts}
+    return {"name": payload["name"], "first_name": first, "parts": parts, "unsubscribe_url": link}
 
 
 #: How long a one-click unsubscribe link works (the web service checks it on POST).

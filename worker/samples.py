@@ -60,7 +60,13 @@ def _at(day: date, hour: int) -> datetime:
 
 
 def context(program: str) -> dict[str, Any] | None:
-    """Values for ``program``'s templates; None for a name that is not a program."""
+    """Values for ``program``'s templates; None for a name that is not a program. Every
+    program also sees ``unsubscribe_url`` (None here: no link, as without a secret key)."""
+    values = _context(program)
+    return None if values is None else {**values, "unsubscribe_url": None}
+
+
+def _context(program: str) -> dict[str, Any] | None:
     leader, member = LEADER, MEMBERS[0]
     if program == "reflection":
         return {

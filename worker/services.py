@@ -543,7 +543,8 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
     env = mail.environment(
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
     )
-    payload = emails.fill_at_send_time(rt, row.program, row.payload)
+    link = mail.unsubscribe_link(rt.settings.mail.unsubscribe_url, person.email, row.program)
+    payload = {**emails.fill_at_send_time(rt, row.program, row.payload), "unsubscribe_url": link}
     if row.program == "bundle":
         payload = mail.bundle_context(env, payload)
     subject, text, html = mail.render(env, row.program, payload)
@@ -557,9 +558,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
         key=row.key,
         program=row.program,
         sent_at=now,
-        unsubscribe_url=mail.unsubscribe_link(
-            rt.settings.mail.unsubscribe_url, person.email, row.program
-        ),
+        unsubscribe_url=link,
     )
     sent = rt.transport.send(message)
     logger.info("sent %s via %s", row.key, rt.transport.name)
