@@ -77,12 +77,13 @@ _HANDLER = "steadyhand"
 def configure_logging() -> None:
     """Root level from --log-level (else DEBUG with -v, else WARNING) and one stderr
     handler in the chosen format; like ``basicConfig``, a process (or test run) that has
-    its own handlers keeps them."""
+    its own handlers keeps them, and its level unless one was asked for."""
     level = _State.log_level or (LogLevel.debug if _State.verbose else LogLevel.warning)
     root = logging.getLogger()
-    root.setLevel(level.value.upper())
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
         root.removeHandler(handler)
+    if not root.handlers or _State.log_level or _State.verbose:
+        root.setLevel(level.value.upper())
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.set_name(_HANDLER)
