@@ -40,6 +40,7 @@ from worker.cli_common import (
     close_all,
     err,
     out,
+    reset_logging,
 )
 from worker.config import CalendarSettings
 from worker.model import UTC, redact_location
@@ -382,10 +383,12 @@ def doctor(config: ConfigOpt = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
+    level = logging.getLogger().level
     try:
         return _main(argv)
     finally:
         close_all()
+        reset_logging(level)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -95,6 +95,14 @@ def configure_logging() -> None:
             handler.addFilter(RedactFilter())
 
 
+def reset_logging(level: int) -> None:
+    """Undo :func:`configure_logging` (for callers that run commands in-process)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
 def _set_verbose(value: bool) -> bool:
     if value:
         _State.verbose = True
