@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import shutil
 import sys
 from datetime import date, datetime, timedelta
@@ -21,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click.exceptions import ClickException
 
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
@@ -30,6 +30,8 @@ from worker.cli_common import (
     ConfigOpt,
     NowOpt,
     PersonOpt,
+    _config_path,
+    _given_now,
     _now,
     _runtime,
     _settings,
@@ -38,6 +40,7 @@ from worker.cli_common import (
     close_all,
     err,
     out,
+    reset_logging,
 )
 from worker.config import CalendarSettings
 from worker.model import UTC, redact_location
@@ -83,7 +86,7 @@ def _short(location: str) -> str:
 def config_check(config: ConfigOpt = None) -> None:
     """Report every problem in the config as FILE:LINE: key: what — fix; exit 2 if any.
     Warnings (what works, but not as one may think) are printed too and keep exit 0."""
-    path = config_mod.find(config)
+    path = _config_path(config)[0]
     settings, problems, warnings = config_mod.inspect(path)
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False, soft_wrap=True)
@@ -106,7 +109,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Where to write it.")] =
     if target.exists():
         raise UserError(Problem(f"{target} exists already", "edit it, or choose another folder"))
     shutil.copyfile(shipped("config") / "example.yaml", target)
-    out.print(f"Wrote {target}. Edit it, then run `steadyhand config check`.")
+    out.print(f"Wrote {target}. Edit it, then run `steadyhand config check`.", markup=False)
 
 
 @app.command("sync")
@@ -119,7 +122,7 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
             rt,
             _now(now, settings),
             person=person,
-            on_done=lambda r: status.update(f"Synced {r.owner} ({r.outcome})…"),
+            on_done=lambda r: status.update(escape(f"Synced {r.owner} ({r.outcome})…")),
         )
     out.print(_sync_table(reports))
     if not reports:
@@ -210,7 +213,7 @@ def run(
 ) -> None:
     """The worker: Huey consumer with the per-minute tick. Stop it with Ctrl-C."""
     settings = _settings(config)
-    fixed = _now(now, settings) if (now or os.environ.get("STEADYHAND_NOW")) else None
+    fixed = _now(now, settings) if _given_now(now) else None
     if once:
         rt = _runtime(settings, fixed or datetime.now(UTC))
         _print_cycle(rt, services.run_cycle(rt, rt.clock()))
@@ -238,7 +241,9 @@ def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
         out.print(f"Wrote {len(written)} protected-block changes to calendars.")
     for d in report.deliveries:
         if d.outcome not in ("sent", "written", "skipped"):
-            out.print(f"  [yellow]{d.outcome}[/] {d.key}: {d.detail}", soft_wrap=True)
+            out.print(
+                f"  [yellow]{d.outcome}[/] {escape(d.key)}: {escape(d.detail)}", soft_wrap=True
+            )
 
 
 @app.command()
@@ -268,7 +273,7 @@ def demo(
             "people": tuple(people),
         }
     )
-    moment = _now(now, settings) if (now or os.environ.get("STEADYHAND_NOW")) else DEMO_NOW
+    moment = _now(now, settings) if _given_now(now) else DEMO_NOW
     rt = _runtime(settings, moment)
     out.print(
         f"[bold]steadyhand demo[/]: the {settings.teams[0].name} team, "
@@ -278,7 +283,8 @@ def demo(
     )
     out.print(_sync_table(services.sync(rt, moment)))
     out.print(_load_table(rt, moment))
-    out.print(f"[bold]Protected blocks[/] for the coming week, written to {var / 'calendars'}:")
+    calendars = escape(str(var / "calendars"))
+    out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")
     from worker.cli_protect import apply_all
 
     apply_all(rt, moment, DEMO_HORIZON)
@@ -301,9 +307,11 @@ def _print_emails(
 ) -> None:
     sent = [d for d in report.deliveries if d.outcome == "sent"]
     if sent:
-        out.print(f"[bold]Emails written[/] ({len(sent)}) to the outbox {var / 'outbox'}:")
+        out.print(
+            f"[bold]Emails written[/] ({len(sent)}) to the outbox {escape(str(var / 'outbox'))}:"
+        )
         for d in sent:
-            out.print(f"  {d.key}  →  {d.detail}")
+            out.print(f"  {d.key}  →  {d.detail}", markup=False)
     else:
         out.print(
             "No new email: everything due was written before (the ledger makes reruns no-ops)."
@@ -316,13 +324,18 @@ def _print_emails(
     for u in upcoming:
         person = rt.settings.person(u.recipient)
         local = u.at.astimezone(person.tz)
-        out.print(f"  next: reflection to {u.recipient} at {local:%a %H:%M} {person.timezone}")
+        out.print(
+            f"  next: reflection to {u.recipient} at {local:%a %H:%M} {person.timezone}",
+            markup=False,
+        )
 
 
 @app.command()
 def doctor(config: ConfigOpt = None) -> None:
     """The store, the queue and the last sync of each calendar."""
-    settings = _settings(config)
+    path, how = _config_path(config)
+    out.print(f"config {path} (from {how})", markup=False)
+    settings = config_mod.load(path)
     store = Store(settings.store_url)
     out.print(f"store  {redact_location(settings.store)}: ok")
     out.print(f"queue  {redact_location(settings.queue)}")
@@ -345,11 +358,11 @@ def doctor(config: ConfigOpt = None) -> None:
         try:
             health = getattr(rt.connector(ref), "token_health", None)
         except MissingExtra as exc:
-            tokens.add_row(ref.account, p.email, "missing extra", str(exc))
+            tokens.add_row(escape(ref.account), escape(p.email), "missing extra", escape(str(exc)))
             continue
         if health is not None:
             status, detail = health(p.email)
-            tokens.add_row(ref.account, p.email, status, detail)
+            tokens.add_row(escape(ref.account), escape(p.email), escape(status), escape(detail))
     if tokens.row_count:
         out.print(tokens)
     pending = store.outbox_rows("pending")
@@ -370,13 +383,16 @@ def doctor(config: ConfigOpt = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
+    level = logging.getLogger().level
     try:
         return _main(argv)
     finally:
         close_all()
+        reset_logging(level)
 
 
 def _main(argv: list[str] | None) -> int:
+    _State.reset()
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int):
@@ -390,16 +406,16 @@ def _main(argv: list[str] | None) -> int:
         _report(exc)
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err.print("interrupted", markup=False)
         return 130
+    except typer.Abort:
+        err.print("Aborted!", markup=False)
+        return 1
+    except ClickException as exc:
+        # Typer parses with its own copy of click (typer._click): usage errors are its.
+        exc.show()
+        return exc.exit_code
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
         if _State.verbose:
             raise
         err.print(

@@ -3,27 +3,200 @@ options and how a command turns them into settings, a clock and a runtime."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import datetime
+from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from typer._click import Command
+from typer.core import TyperGroup
 
 from connectors.base import Problem, UserError
 from connectors.secrets import RedactFilter
 from worker import config as config_mod
 from worker import services
 from worker.config import Settings
+from worker.config.loading import locate
 from worker.model import UTC
 from worker.store import Store
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class _State:
+    """The global options of this run (given before or after the command)."""
+
+    verbose = False
+    config: Path | None = None
+    now: str | None = None
+    log_level: LogLevel | None = None
+    log_format = LogFormat.text
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.verbose, cls.config, cls.now = False, None, None
+        cls.log_level, cls.log_format = None, LogFormat.text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_HANDLER = "steadyhand"
+
+
+def configure_logging() -> None:
+    """Root level from --log-level (else DEBUG with -v, else WARNING) and one stderr
+    handler in the chosen format; like ``basicConfig``, a process (or test run) that has
+    its own handlers keeps them, and its level unless one was asked for."""
+    level = _State.log_level or (LogLevel.debug if _State.verbose else LogLevel.warning)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(handler)
+    if not root.handlers or _State.log_level or _State.verbose:
+        root.setLevel(level.value.upper())
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.set_name(_HANDLER)
+        json_lines = _State.log_format is LogFormat.json
+        handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactFilter) for f in handler.filters):
+            handler.addFilter(RedactFilter())
+
+
+def reset_logging(level: int) -> None:
+    """Undo :func:`configure_logging` (for callers that run commands in-process)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def _set_verbose(value: bool) -> bool:
+    if value:
+        _State.verbose = True
+        configure_logging()
+    return value
+
+
+def _set_level(value: LogLevel | None) -> LogLevel | None:
+    if value is not None:
+        _State.log_level = value
+        configure_logging()
+    return value
+
+
+def _set_format(value: LogFormat | None) -> LogFormat | None:
+    if value is not None:
+        _State.log_format = value
+        configure_logging()
+    return value
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"steadyhand {metadata.version('steadyhand')}", markup=False)
+        raise typer.Exit()
+
+
+_GLOBAL = "Global options (before or after the command)"
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "-v",
+        "--verbose",
+        help="Tracebacks and debug logs.",
+        callback=_set_verbose,
+        rich_help_panel=_GLOBAL,
+    ),
+]
+LogLevelOpt = Annotated[
+    LogLevel | None,
+    typer.Option(
+        "--log-level",
+        help="Log from this level on (default warning; debug with -v).",
+        callback=_set_level,
+        case_sensitive=False,
+        rich_help_panel=_GLOBAL,
+    ),
+]
+LogFormatOpt = Annotated[
+    LogFormat | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line.",
+        callback=_set_format,
+        rich_help_panel=_GLOBAL,
+    ),
+]
+
+_logging_options = typer.Typer()
+
+
+@_logging_options.command()
+def _logging_command(
+    verbose: VerboseOpt = False, log_level: LogLevelOpt = None, log_format: LogFormatOpt = None
+) -> None:
+    """Only its options are used: every command takes them (see :class:`_Group`)."""
+
+
+class _Group(TyperGroup):
+    """The root group: every command under it also takes -v, --log-level and --log-format
+    after its name (``-c`` and ``--now`` are declared by the commands that use them)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for command in self.commands.values():
+            _add_logging_options(command)
+
+
+def _add_logging_options(command: Command) -> None:
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _add_logging_options(sub)
+        return
+    taken = {opt for param in command.params for opt in param.opts}
+    for param in typer.main.get_command(_logging_options).params:
+        if not taken.intersection(param.opts):
+            param.expose_value = False
+            command.params.append(param)
+
 
 app = typer.Typer(
     name="steadyhand",
     help="Keep humane routines: calendar load, protected blocks and kind emails.",
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -32,46 +205,65 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("-c", "--config", help="The config file (default ./steadyhand.yaml).")
+    Path | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="The config file (default: $STEADYHAND_CONFIG, ./steadyhand.yaml, "
+        "~/.config/steadyhand/, /etc/steadyhand/).",
+        rich_help_panel=_GLOBAL,
+    ),
 ]
 NowOpt = Annotated[
     str | None,
     typer.Option(
-        "--now", help="Fix the clock (ISO date-time; also STEADYHAND_NOW).", show_default=False
+        "--now",
+        help="Fix the clock (ISO date-time; also STEADYHAND_NOW).",
+        show_default=False,
+        rich_help_panel=_GLOBAL,
     ),
 ]
 PersonOpt = Annotated[str | None, typer.Option("--person", help="Only this person (email).")]
 
 
-class _State:
-    verbose = False
-
-
 @app.callback()
 def _root(
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Debug logs and tracebacks.")
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+    verbose: VerboseOpt = False,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
     ] = False,
 ) -> None:
-    _State.verbose = verbose
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactFilter) for f in handler.filters):
-            handler.addFilter(RedactFilter())
+    _State.config, _State.now = config, now
+    configure_logging()
 
 
 # -- helpers ---------------------------------------------------------------------------
 
 
+def _config_path(path: Path | None) -> tuple[Path, str]:
+    """The config file (``-c`` after the command, else before it, else the search) and
+    how it was found."""
+    return locate(path or _State.config)
+
+
 def _settings(path: Path | None) -> Settings:
-    return config_mod.load(config_mod.find(path))
+    return config_mod.load(_config_path(path)[0])
+
+
+def _given_now(text: str | None) -> str | None:
+    """``--now`` (after the command, else before it), else ``$STEADYHAND_NOW``."""
+    return text or _State.now or os.environ.get("STEADYHAND_NOW")
 
 
 def _now(text: str | None, settings: Settings | None = None) -> datetime:
-    text = text or os.environ.get("STEADYHAND_NOW")
+    text = _given_now(text)
     if not text:
         return datetime.now(UTC)
     try:

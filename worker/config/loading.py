@@ -44,23 +44,41 @@ logger = logging.getLogger(__name__)
 # -- loading -----------------------------------------------------------------------------
 
 
+#: The system-wide config, looked at last.
+SYSTEM_CONFIG = Path("/etc/steadyhand") / DEFAULT_NAME
+
+
 def find(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
-    """The config file to use: ``-c FILE``, else ``$STEADYHAND_CONFIG``, else ./steadyhand.yaml."""
-    if explicit:
-        candidate, origin = Path(explicit), "-c"
-    elif os.environ.get(ENV_VAR):
-        candidate, origin = Path(os.environ[ENV_VAR]), ENV_VAR
-    else:
-        candidate, origin = (cwd or Path.cwd()) / DEFAULT_NAME, ""
-    if not candidate.is_file():
-        how = f" (from {origin})" if origin else ""
-        raise ConfigError(
-            Problem(
-                f"no configuration at {candidate}{how}",
-                "run `steadyhand init` to make a starter steadyhand.yaml, or pass -c FILE",
-            )
-        )
-    return candidate
+    """The config file to use (see :func:`locate` for the order)."""
+    return locate(explicit, cwd)[0]
+
+
+def locate(explicit: Path | str | None = None, cwd: Path | None = None) -> tuple[Path, str]:
+    """``(path, how it was found)`` of the config file: ``-c FILE``, else
+    ``$STEADYHAND_CONFIG``, else the first of ./steadyhand.yaml,
+    ``$XDG_CONFIG_HOME/steadyhand/steadyhand.yaml`` (default ``~/.config``) and
+    /etc/steadyhand/steadyhand.yaml that exists. A file named by ``-c`` or the variable
+    must exist; when none is found the error lists every place looked at."""
+    fix = "run `steadyhand init` to make a starter steadyhand.yaml, or pass -c FILE"
+    fix_all = f"{fix} or set ${ENV_VAR}"
+    named = [(explicit, "-c"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")]
+    for value, origin in named:
+        if value:
+            if not Path(value).is_file():
+                raise ConfigError(Problem(f"no configuration at {value} (from {origin})", fix))
+            return Path(value), origin
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    config_home = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    places = [
+        ((cwd or Path.cwd()) / DEFAULT_NAME, "the current folder"),
+        (config_home / "steadyhand" / DEFAULT_NAME, "$XDG_CONFIG_HOME" if xdg else "~/.config"),
+        (SYSTEM_CONFIG, "/etc/steadyhand"),
+    ]
+    for candidate, origin in places:
+        if candidate.is_file():
+            return candidate, origin
+    looked = ", ".join(str(candidate) for candidate, _ in places)
+    raise ConfigError(Problem(f"no configuration found (looked at {looked})", fix_all))
 
 
 def load(path: Path | str) -> Settings:
