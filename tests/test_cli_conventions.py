@@ -290,3 +290,21 @@ def test_doctor_keeps_the_brackets_of_a_missing_extra_hint(
     flat = " ".join(result.out.replace("│", " ").split())
     assert "missing extra" in flat
     assert "steadyhand[google]" in flat.replace(" ", "")
+
+
+def test_plan_and_audit_keep_brackets_in_names_and_reasons(run_cli, project: Path) -> None:
+    from connectors.vdir import import_ics
+    from tests.conftest import ROOT
+
+    import_ics(ROOT / "config" / "demo" / "ana.ics", project / "cal" / "ana")
+    write(
+        project / "steadyhand.yaml",
+        "timezone: Europe/Berlin\n"
+        "people:\n"
+        "  - {email: ana@example.com, name: 'Ana [bold]Lima', calendar: {vdir: cal/ana}}\n"
+        "protect:\n"
+        "  - {rule: focus, for: everyone, per_day: 1h, min_block: 60m}\n",
+    )
+    result = run_cli("plan", "--horizon", "1w", "--now", "2026-11-02T08:00:00+01:00")
+    assert result.code == 0, result.err
+    assert "Ana [bold]Lima <ana@example.com>" in result.out

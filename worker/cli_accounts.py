@@ -59,4 +59,6 @@ def connect(
         )
     else:
         flow(spec, email, store, show=lambda line: out.print(line, markup=False, soft_wrap=True))
-    out.print(f"Connected {email} ({account}); later runs refresh the token silently.")
+    out.print(
+        f"Connected {email} ({account}); later runs refresh the token silently.", markup=False
+    )

@@ -90,12 +90,13 @@ def recognize(
                     "see `steadyhand doctor`; the worker retries it if it can",
                 )
             )
-        out.print(f"Sent to {person.name} <{person.email}>.")
+        out.print(f"Sent to {person.name} <{person.email}>.", markup=False)
     else:
         local = due.at.astimezone(person.tz)
         out.print(
             f"Queued: it reaches {person.name} at {local:%a %d %b %H:%M} {person.timezone}, "
-            "inside their working hours (the worker sends it)."
+            "inside their working hours (the worker sends it).",
+            markup=False,
         )
 
 
@@ -120,6 +121,6 @@ def unsubscribe(
         rt.store.audit(
             "unsubscribed", moment, actor="user", person=email.lower(), subject=program or "*"
         )
-        out.print(f"{email} will get no more {what}.")
+        out.print(f"{email} will get no more {what}.", markup=False)
     else:
-        out.print(f"{email} had already opted out of {what}.")
+        out.print(f"{email} had already opted out of {what}.", markup=False)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from connectors.base import Problem, ReadOnlyCalendar, UserError
 from worker import protection
@@ -59,7 +60,10 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned:
     for plan in plans:
         p = plan.person
         counts = ", ".join(f"{plan.count(k)} to {k.value}" for k in ChangeKind)
-        out.print(f"[bold]{p.name}[/] <{p.email}> — {plan.ref.kind}: {plan.ref.shown} ({counts})")
+        out.print(
+            f"[bold]{escape(p.name)}[/] <{escape(p.email)}> — {plan.ref.kind}: "
+            f"{escape(plan.ref.shown)} ({counts})"
+        )
         for change in plan.changes:
             b = change.block
             slot = _slot(b.start, b.end, p)
@@ -70,17 +74,18 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned:
             colour = COLOUR[change.kind]
             out.print(
                 f"  [{colour}]{SIGN[change.kind]} {change.kind.value:<6}[/] {b.rule:<9} {slot}  "
-                f"[dim]{change.reason}[/]",
+                f"[dim]{escape(change.reason)}[/]",
                 soft_wrap=True,
             )
             totals[change.kind] += 1
         for item in plan.unprotectable:
             out.print(
-                f"  [red]! cannot protect[/] {item.rule} {item.period}: {item.reason}",
+                f"  [red]! cannot protect[/] {item.rule} {item.period}: {escape(item.reason)}",
                 soft_wrap=True,
             )
         for block_id in plan.taken_over:
-            out.print(f"  [dim]= {block_id}: taken over by you; steadyhand leaves it alone[/]")
+            taken = escape(block_id)
+            out.print(f"  [dim]= {taken}: taken over by you; steadyhand leaves it alone[/]")
         if plan.read_only and plan.changes:
             out.print("  [red]read-only calendar: `apply` cannot write these[/]")
     created, moved, deleted = (totals[k] for k in ChangeKind)
@@ -238,14 +243,17 @@ def audit(
     if block:
         entries = [e for e in entries if e["subject"] == block]
     if not entries:
-        out.print("Nothing in the audit log yet." if not block else f"No entry for block {block}.")
+        out.print(
+            "Nothing in the audit log yet." if not block else f"No entry for block {escape(block)}."
+        )
         return
     for e in entries:
         d = e["detail"]
         what = d.get("slot") or (f"{d.get('was')} → {d.get('now')}" if "was" in d else "")
         why = d.get("why") or d.get("error") or ""
         out.print(
-            f"{e['at']:%Y-%m-%d %H:%M} UTC  {e['person'] or '':<20} {e['actor']:<10} "
-            f"{e['action']:<13} {d.get('rule', ''):<9} {e['subject'] or ''}  {what}  [dim]{why}[/]",
+            f"{e['at']:%Y-%m-%d %H:%M} UTC  {escape(e['person'] or ''):<20} {e['actor']:<10} "
+            f"{e['action']:<13} {escape(str(d.get('rule', ''))):<9} "
+            f"{escape(e['subject'] or '')}  {escape(str(what))}  [dim]{escape(str(why))}[/]",
             soft_wrap=True,
         )
