@@ -1,10 +1,16 @@
-"""What `config check` says about the calendars on disk, an empty config and CalDAV."""
+"""What `config check` says about the calendars on disk, an empty config and CalDAV, and
+how `sync` says a failing calendar (once)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
+import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,10 +223,10 @@ def test_a_caldav_calendar_fails_alone_at_sync_in_the_same_words(
     monkeypatch.setenv("STEADYHAND_NOW", NOW)
     result = run_cli("sync")
     assert result.code != 0
-    assert f"error: {CALDAV_FIX}" in lines(result.err, project)
+    assert lines(result.err, project) == [f"error: {CALDAV_FIX}"]
     rows = {line.split()[1]: line for line in result.out.splitlines() if "@example.com" in line}
     assert "read" in rows["ana@example.com"]
-    assert "failed" in rows["bo@example.com"]
+    assert "failed: see below" in rows["bo@example.com"]
 
 
 def test_readme_example_and_extras_do_not_offer_caldav() -> None:
@@ -231,3 +237,74 @@ def test_readme_example_and_extras_do_not_offer_caldav() -> None:
     assert len(said) == 1 and said[0].startswith("# CalDAV is not available yet: use ics:")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "caldav" not in extras["optional-dependencies"]
+
+
+# -- sync says each failure once ---------------------------------------------------------
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on whatever stderr is now (pytest swaps it between phases)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def terminal_log() -> Iterator[None]:
+    """The log handler `steadyhand` has on a terminal, a stream handler on stderr (in-process,
+    pytest's own handler keeps basicConfig from adding it)."""
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+ONE_MISSING = f"""\
+people:
+  - email: ana@example.com
+    calendar: {{ics: {ANA_ICS}}}
+  - email: bo@example.com
+    calendar: {{ics: nowhere/bo.ics}}
+"""
+MISSING = "the file does not exist"
+
+
+@pytest.mark.usefixtures("terminal_log")
+def test_sync_says_a_failing_calendar_once_in_its_row_and_one_error_line(
+    run_cli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(project / "steadyhand.yaml", ONE_MISSING)
+    monkeypatch.setenv("STEADYHAND_NOW", NOW)
+    result = run_cli("sync")
+    assert result.code == 2
+    assert (result.out + result.err).count(MISSING) == 1
+    assert lines(result.err, project) == [
+        f"error: nowhere/bo.ics: {MISSING} — fix the path in steadyhand.yaml or export it there"
+    ]
+    bo = next(line for line in result.out.splitlines() if "bo@example.com" in line)
+    assert "failed: see below" in bo
+
+
+def test_sync_through_the_real_entry_point_says_a_failure_once(project: Path) -> None:
+    write(project / "steadyhand.yaml", ONE_MISSING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYHAND_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "sync", "--now", NOW],
+        cwd=project,
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert (done.stdout + done.stderr).count(MISSING) == 1, done.stdout + done.stderr
+    assert lines(done.stderr, project)[0].startswith(f"error: nowhere/bo.ics: {MISSING}")
