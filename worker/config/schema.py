@@ -85,13 +85,6 @@ def parse_bytes(value: Any) -> int:
 Bytes = Annotated[int, BeforeValidator(parse_bytes)]
 
 
-def resolve_path(base_dir: Path, value: Path | str) -> Path:
-    """A path from the config (``~`` expanded), made absolute against ``base_dir``, the
-    config file's folder: how :meth:`Settings.path` and ``config check`` read a path."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (base_dir / p).resolve()
-
-
 class SyncSettings(_Section):
     past: LongDuration = timedelta(weeks=4)
     future: LongDuration = timedelta(weeks=8)
@@ -399,7 +392,8 @@ class Settings(_Section):
     # -- resolved views ------------------------------------------------------------
     def path(self, value: Path | str) -> Path:
         """A path from the config, made absolute against the config file's folder."""
-        return resolve_path(self.base_dir, value)
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
 
     def url(self, value: str) -> str:
         """A store/queue URL; a relative SQLite path is made relative to the config file."""
