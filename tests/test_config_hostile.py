@@ -32,6 +32,10 @@ def problems_of(tmp_path: Path, text: str | bytes) -> list[str]:
     return [str(p).removeprefix(f"{path}:") for p in config.check(path)]
 
 
+#: One person, so that `config check` does not warn of an empty config (last: lines stay).
+SOMEONE = "people: [{email: ana@example.com}]\n"
+
+
 def err_lines(result: Result, project: Path) -> list[str]:
     """stderr's lines, with the project folder taken off the file names."""
     return result.err.replace(f"{project}/", "").strip().splitlines()
@@ -468,7 +472,7 @@ def test_a_template_that_breaks_the_compiler_is_one_problem_not_a_crash(
     run_cli, project: Path
 ) -> None:
     write(project / "tpl" / "reflection.txt.j2", "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}")
-    write(project / "steadyhand.yaml", "mail: {templates: tpl}\n")
+    write(project / "steadyhand.yaml", "mail: {templates: tpl}\n" + SOMEONE)
     result = run_cli("config", "check")
     assert result.code == 2
     assert err_lines(result, project) == [
@@ -480,7 +484,7 @@ def test_a_template_that_breaks_the_compiler_is_one_problem_not_a_crash(
 def test_a_templates_folder_name_too_long_for_the_file_system_is_one_problem(
     run_cli, project: Path
 ) -> None:
-    write(project / "steadyhand.yaml", f"mail: {{templates: {'t' * 5000}}}\n")
+    write(project / "steadyhand.yaml", f"mail: {{templates: {'t' * 5000}}}\n" + SOMEONE)
     result = run_cli("config", "check")
     assert result.code == 2
     (line,) = err_lines(result, project)
@@ -537,7 +541,10 @@ def test_unsubscribe_url_without_a_secret_key_is_a_warning_and_exit_0(
     run_cli, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("STEADYHAND_SECRET_KEY", raising=False)
-    write(project / "steadyhand.yaml", "mail:\n  unsubscribe_url: https://u.example.com/unsub\n")
+    write(
+        project / "steadyhand.yaml",
+        "mail:\n  unsubscribe_url: https://u.example.com/unsub\n" + SOMEONE,
+    )
     result = run_cli("config", "check")
     assert result.code == 0
     assert err_lines(result, project) == [
@@ -557,7 +564,7 @@ def test_the_warning_comes_with_the_problems_when_there_are_some(
     monkeypatch.delenv("STEADYHAND_SECRET_KEY", raising=False)
     write(
         project / "steadyhand.yaml",
-        "mail:\n  unsubscribe_url: https://u.example.com/unsub\n  max_per_day: 0\n",
+        "mail:\n  unsubscribe_url: https://u.example.com/unsub\n  max_per_day: 0\n" + SOMEONE,
     )
     result = run_cli("config", "check")
     assert result.code == 2

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure, 2 bad input or config. Errors are one clear line ea
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import shutil
@@ -117,17 +118,45 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
     """Read every calendar (or one person's) into the store and say what was read."""
     settings = _settings(config)
     rt = _runtime(settings)
-    with out.status("Syncing calendars…") as status:
-        reports = services.sync(
-            rt,
-            _now(now, settings),
-            person=person,
-            on_done=lambda r: status.update(escape(f"Synced {r.owner} ({r.outcome})…")),
+
+    # Each failure is said once, whole, on stderr (a table cell wraps and cuts a long path):
+    # its row says "failed: see below", and the log's WARNING of it does not reach the
+    # terminal here (a log file keeps it; -v still shows it at DEBUG, with the traceback).
+    def not_said_below(record: logging.LogRecord) -> bool:
+        return not (
+            record.name == services.__name__
+            and record.levelno == logging.WARNING
+            and record.msg == "sync %s failed: %s"
         )
-    out.print(_sync_table(reports))
+
+    terminals = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    said_below = [
+        h for h in logging.getLogger().handlers if getattr(h, "stream", None) in terminals
+    ]
+    for handler in said_below:
+        handler.addFilter(not_said_below)
+    try:
+        with out.status("Syncing calendars…") as status:
+            reports = services.sync(
+                rt,
+                _now(now, settings),
+                person=person,
+                on_done=lambda r: status.update(escape(f"Synced {r.owner} ({r.outcome})…")),
+            )
+    finally:
+        for handler in said_below:
+            handler.removeFilter(not_said_below)
+    failed = [r for r in reports if r.outcome == "failed"]
+    out.print(
+        _sync_table(
+            [
+                dataclasses.replace(r, error="see below") if r.outcome == "failed" else r
+                for r in reports
+            ]
+        )
+    )
     if not reports:
         out.print("No calendars configured: add `calendar:` to people in the config.")
-    failed = [r for r in reports if r.outcome == "failed"]
     if failed:
         for r in failed:
             err.print(f"error: {r.error}", markup=False, soft_wrap=True)

@@ -24,6 +24,7 @@ from pydantic import (
 
 from connectors.base import ConfigError, Problem
 from worker.config import reader as config_yaml
+from worker.config import readiness
 from worker.config.reader import YamlMap, YamlSeq
 from worker.config.schema import Settings
 from worker.config.values import (
@@ -96,19 +97,23 @@ def check(path: Path | str) -> list[Problem]:
 
 def inspect(path: Path | str) -> tuple[Settings | None, list[Problem], list[Problem]]:
     """``(settings, problems, warnings)`` of the config at ``path``: settings when there is
-    no problem; warnings are what works but not as one would expect (exit code stays 0)."""
-    return _load(Path(path))
+    no problem; warnings are what works but not as one would expect (exit code stays 0).
+
+    Beyond :func:`check`, what ``config check`` alone looks at (the other commands still
+    run, and a calendar in trouble fails alone at sync): a config with no people, a kind
+    not available yet, and each calendar's ``ics:`` file and ``vdir:`` folder on disk."""
+    return _load(Path(path), setup=True)
 
 
 #: At most this many problems are listed (sorted by line); one more line says how many more.
 MAX_PROBLEMS = 1000
 
 
-def _load(path: Path) -> tuple[Settings | None, list[Problem], list[Problem]]:
+def _load(path: Path, setup: bool = False) -> tuple[Settings | None, list[Problem], list[Problem]]:
     shown = str(path)
     token = _suggestions_left.set(MAX_SUGGESTIONS)
     try:
-        settings, problems, warnings = _load_checked(path, shown)
+        settings, problems, warnings = _load_checked(path, shown, setup)
     except Exception as exc:  # a bug of ours must still be one line, never a traceback
         logger.exception("config check failed on %s", shown)
         problem = Problem(
@@ -119,10 +124,16 @@ def _load(path: Path) -> tuple[Settings | None, list[Problem], list[Problem]]:
         settings, problems, warnings = None, [problem], []
     finally:
         _suggestions_left.reset(token)
-    return settings, [_one_line_problem(p) for p in problems], warnings
+    return (
+        settings,
+        [_one_line_problem(p) for p in problems],
+        [_one_line_problem(w) for w in warnings],
+    )
 
 
-def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem], list[Problem]]:
+def _load_checked(
+    path: Path, shown: str, setup: bool = False
+) -> tuple[Settings | None, list[Problem], list[Problem]]:
     try:
         with path.open("rb") as file:
             data = file.read(config_yaml.MAX_BYTES + 1)
@@ -152,6 +163,11 @@ def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem
         + _secret_problems(tree, locate)
         + _reference_problems(tree, locate)
     )
+    warnings = _warnings(tree, locate)
+    if setup:
+        found, unsure = readiness.problems(tree, locate, path.parent.resolve())
+        problems += found
+        warnings += unsure
     settings = None
     unlisted = 0
     try:
@@ -175,7 +191,11 @@ def _load_checked(path: Path, shown: str) -> tuple[Settings | None, list[Problem
         more = max(0, len(problems) - MAX_PROBLEMS) + unlisted
         cut = Problem(f"{more} more problems not listed", "fix these and check again", shown)
         problems = [*problems[:MAX_PROBLEMS], cut]
-    return (settings if not problems else None), problems, _warnings(tree, locate)
+    if len(warnings) > MAX_PROBLEMS:
+        more = len(warnings) - MAX_PROBLEMS
+        cut = Problem(f"{more} more warnings not listed", "fix these and check again", shown)
+        warnings = [*warnings[:MAX_PROBLEMS], cut]
+    return (settings if not problems else None), problems, warnings
 
 
 def _warnings(tree: YamlMap, locate: _Locator) -> list[Problem]:
