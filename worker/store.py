@@ -557,6 +557,17 @@ class Store:
         with self.engine.connect() as conn:
             return [_outbox_from(r) for r in conn.execute(query)]
 
+    def stuck_claims(self, now: datetime) -> list[OutboxRow]:
+        """Rows claimed by a worker whose lease ran out (it died mid-send): the sweeper
+        takes them over while a worker runs; if they stay, no worker is running."""
+        query = (
+            select(outbox)
+            .where(and_(outbox.c.status == "claimed", outbox.c.lease_until_ts <= _ts(now)))
+            .order_by(outbox.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_outbox_from(r) for r in conn.execute(query)]
+
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         found: set[str] = set()
         with self.engine.connect() as conn:
