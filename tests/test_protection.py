@@ -176,6 +176,17 @@ def test_apply_on_an_ics_calendar_refuses_in_one_line(run_cli, team: Path) -> No
     assert run_cli("plan", "--horizon", "1w", "--person", "ana@example.com").code == 0
 
 
+def test_apply_on_read_only_calendars_says_what_it_could_not_write(run_cli, team: Path) -> None:
+    """Not "the calendars match the plan" right after a plan of blocks it cannot write."""
+    write(team / "steadyhand.yaml", CONFIG.format(ana="ics: ana.ics"))
+    (team / "ana.ics").write_bytes((ROOT / "config" / "demo" / "ana.ics").read_bytes())
+    result = run_cli("apply", "--horizon", "1w", "--person", "ana@example.com")
+    assert result.code == 2
+    assert "match the plan" not in result.out
+    assert "Applied: nothing written of 8 planned changes." in result.out
+    assert "Not written: 8 planned changes on 1 read-only calendar (below)." in result.out
+
+
 def test_plan_json_lists_changes_with_reasons(run_cli, team: Path) -> None:
     import json
 

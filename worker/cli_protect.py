@@ -214,7 +214,16 @@ def apply_all(
             else:
                 failures.append(f"{result.key}: {result.outcome} {result.detail}")
         done.append(replace(p, changes=tuple(written)))
-    print_plans(done, done=True, planned=sum(len(p.changes) for p in writable))
+    unwritable = sum(len(p.changes) for p in plans if p.read_only and p.changes)
+    print_plans(done, done=True, planned=sum(len(p.changes) for p in writable) + unwritable)
+    if unwritable:
+        noun = "change" if unwritable == 1 else "changes"
+        calendars = "calendar" if len(refused) == 1 else "calendars"
+        out.print(
+            f"Not written: {unwritable} planned {noun} on {len(refused)} read-only {calendars}"
+            " (below).",
+            soft_wrap=True,
+        )
     if not_written:
         out.print(
             f"Not written now: {not_written} "
