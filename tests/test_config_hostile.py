@@ -19,6 +19,7 @@ from tests.conftest import Result, write
 from worker import config
 from worker.config import loading as config_check
 from worker.config import reader as config_yaml
+from worker.config import templates as config_templates
 
 CONTROL = "contains a line break — remove it: a value is one line of text"
 
@@ -515,7 +516,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
         block = bytearray(8 * 1024**3)  # past the child's memory bound: MemoryError there
         return [Problem(str(len(block)))]
 
-    monkeypatch.setattr(config_check, "_compile_templates", hog)
+    monkeypatch.setattr(config_templates, "_compile_templates", hog)
     (problem,) = config.template_problems(settings, memory=256 * 1024**2)
     assert problem.what == "the templates cannot be compiled (MemoryError)"
 
@@ -523,7 +524,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
         time.sleep(30)  # a compile that never ends; the parent must not wait for it
         return []
 
-    monkeypatch.setattr(config_check, "_compile_templates", hang)
+    monkeypatch.setattr(config_templates, "_compile_templates", hang)
     started = time.perf_counter()
     (problem,) = config.template_problems(settings, seconds=0.5)
     assert problem.what == "the templates cannot be compiled (took longer than 0.5 s)"
@@ -532,7 +533,7 @@ def test_a_template_check_that_takes_too_much_memory_or_time_is_one_problem(
     def crash(folder: Path | None) -> list[Problem]:
         os._exit(9)
 
-    monkeypatch.setattr(config_check, "_compile_templates", crash)
+    monkeypatch.setattr(config_templates, "_compile_templates", crash)
     (problem,) = config.template_problems(settings)
     assert problem.what == "the templates cannot be compiled (ran out of memory or crashed)"
 

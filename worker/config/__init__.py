@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from worker.config.loading import (
     MAX_PROBLEMS,
-    TEMPLATE_CHECK_MEMORY,
-    TEMPLATE_CHECK_SECONDS,
     _all_keys,
     check,
     find,
     inspect,
     load,
-    template_problems,
 )
 from worker.config.schema import (
     AccountSettings,
@@ -37,6 +34,11 @@ from worker.config.schema import (
     SyncSettings,
     TeamSettings,
     parse_bytes,
+)
+from worker.config.templates import (
+    TEMPLATE_CHECK_MEMORY,
+    TEMPLATE_CHECK_SECONDS,
+    template_problems,
 )
 from worker.config.values import (
     DEFAULT_NAME,
