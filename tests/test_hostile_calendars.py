@@ -24,6 +24,7 @@ from connectors import _ical
 from connectors._bounds import Budget
 from connectors.ics import IcsCalendar
 from tests.conftest import ROOT, write
+from worker import syncing
 from worker.model import CalendarRef, SyncLimits, TimeRange
 from worker.store import Store
 
@@ -292,7 +293,7 @@ def test_an_interrupt_is_never_swallowed_by_the_calendar_boundary(
     rt = services.Runtime(settings, Store(settings.store_url), None, lambda: WINDOW.start)  # type: ignore[arg-type]
     try:
         with pytest.raises(stop):
-            services.sync(rt, WINDOW.start)
+            syncing.sync(rt, WINDOW.start)
     finally:
         rt.store.close()
 
@@ -331,7 +332,7 @@ def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: P
         calendars={("memory", None): MemoryCalendar({"ana": huge})},
     )
     try:
-        [report] = services.sync(rt, start)
+        [report] = syncing.sync(rt, start)
         assert (report.outcome, report.events) == ("read", 100)
         assert report.truncated == "more than 100 events (sync.max_events)"
         [status] = rt.store.calendars()

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES, write
-from worker import config, services
+from worker import config, services, syncing
 from worker.model import TimeRange
 from worker.store import Store
 
@@ -102,12 +102,12 @@ def test_a_mutated_real_calendar_never_breaks_the_sync_nor_loses_what_was_stored
     monkeypatch.chdir(target.parent)
     path, mutated = case
     target.write_bytes(path.read_bytes())
-    [good] = services.sync(rt, NOW, window=WIDE)
+    [good] = syncing.sync(rt, NOW, window=WIDE)
     stored = sorted(e.id for e in rt.store.events_for("ana@example.com", WIDE))
 
     target.write_bytes(mutated)
     started = time.monotonic()
-    [report] = services.sync(rt, NOW, window=WIDE)  # raises nothing, whatever the file
+    [report] = syncing.sync(rt, NOW, window=WIDE)  # raises nothing, whatever the file
     took = time.monotonic() - started
     assert took < 20, f"{path.name}: {took:.1f} s"
     [status] = rt.store.calendars()

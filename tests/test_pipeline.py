@@ -19,7 +19,7 @@ from connectors.base import TransientError
 from connectors.memory import MemoryCalendar, RecordingTransport
 from tests.conftest import write
 from tests.tz import BERLIN, NEW_YORK, at
-from worker import config, services
+from worker import config, services, syncing
 from worker.model import Event, Response
 from worker.store import Store
 from worker.tasks import register
@@ -192,7 +192,7 @@ def test_tick_task_decides_and_sends_and_runs_once_per_minute(world) -> None:
 
 def test_sweeper_finishes_a_send_whose_worker_died_mid_claim(world) -> None:
     rt, _, transport, clock = world
-    services.sync(rt, clock())
+    syncing.sync(rt, clock())
     (row_id,) = services.decide_emails(rt, clock())
     assert rt.store.claim(row_id, clock(), services.LEASE) is not None  # the worker died here
     _, tasks = _huey(rt)

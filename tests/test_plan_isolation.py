@@ -15,7 +15,7 @@ from tests.test_protection import (
     blocks_on_disk,
     team,  # noqa: F401 (a fixture)
 )
-from worker import config, protection, services
+from worker import config, protection, services, syncing
 from worker.store import Store
 
 
@@ -71,7 +71,7 @@ def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
     )
     try:
         with caplog.at_level(logging.WARNING, logger="worker.protection"):
-            reports = services.sync(rt, now)
+            reports = syncing.sync(rt, now)
             written = protection.replan(rt, now, reports)
         assert written and all(d.outcome == "written" for d in written)
         assert len(blocks_on_disk(project / "cal" / "ana")) > 0

@@ -26,7 +26,7 @@ from typer._click.exceptions import ClickException
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
 from worker import config as config_mod
-from worker import emails, report, services
+from worker import emails, report, services, syncing
 from worker.cli_common import (
     ConfigOpt,
     NowOpt,
@@ -57,7 +57,7 @@ DEMO_NOW = datetime(2026, 11, 5, 16, 45, tzinfo=ZoneInfo("Europe/Berlin"))
 DEMO_HORIZON = timedelta(weeks=1)
 
 
-def _sync_table(reports: list[services.SyncReport]) -> Table:
+def _sync_table(reports: list[syncing.SyncReport]) -> Table:
     table = Table(title="Calendars", title_justify="left")
     for column in ("person", "calendar", "result", "events", "took"):
         table.add_column(column, justify="right" if column in ("events", "took") else "left")
@@ -123,7 +123,7 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
     # terminal here (a log file keeps it; -v still shows it at DEBUG, with the traceback).
     def not_said_below(record: logging.LogRecord) -> bool:
         return not (
-            record.name == services.__name__
+            record.name == syncing.__name__
             and record.levelno == logging.WARNING
             and record.msg == "sync %s failed: %s"
         )
@@ -136,7 +136,7 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
         handler.addFilter(not_said_below)
     try:
         with out.status("Syncing calendars…") as status:
-            reports = services.sync(
+            reports = syncing.sync(
                 rt,
                 _now(now, settings),
                 person=person,
@@ -309,7 +309,7 @@ def demo(
         f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
         f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
     )
-    out.print(_sync_table(services.sync(rt, moment)))
+    out.print(_sync_table(syncing.sync(rt, moment)))
     out.print(_load_table(rt, moment))
     calendars = escape(str(var / "calendars"))
     out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")

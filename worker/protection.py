@@ -50,13 +50,12 @@ from worker.model import (
 from worker.services import (
     Delivery,
     Runtime,
-    SyncReport,
     deliver,
     person_events,
     policy,
-    sync,
 )
 from worker.store import OutboxRow
+from worker.syncing import SyncReport, sync
 
 logger = logging.getLogger(__name__)
 
