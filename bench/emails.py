@@ -61,7 +61,8 @@ from tests.smtp_sink import Sink, compare
 from worker import config, mail, services
 from worker.app import build_huey
 from worker.config import Settings
-from worker.store import Store, outbox, ticks
+from worker.store import Store
+from worker.store_tables import outbox, ticks
 from worker.tasks import register
 
 TARGET_RATIO = 0.5

@@ -37,7 +37,8 @@ from sqlalchemy import func, select
 from tests.conftest import write
 from tests.smtp_sink import Sink, compare
 from worker import config, services
-from worker.store import Store, outbox
+from worker.store import Store
+from worker.store_tables import outbox
 
 pytestmark = pytest.mark.slow
 
