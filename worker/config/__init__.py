@@ -33,7 +33,6 @@ from worker.config.schema import (
     SmtpSettings,
     SyncSettings,
     TeamSettings,
-    parse_bytes,
 )
 from worker.config.templates import (
     TEMPLATE_CHECK_MEMORY,
@@ -48,6 +47,7 @@ from worker.config.values import (
     SECRET_KEY_ENV,
     _parse_weeks,
     check_timezone,
+    parse_bytes,
     parse_clock,
     parse_days,
     parse_duration,

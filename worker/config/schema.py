@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -22,11 +21,13 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.base import AccountSpec, ConfigError, Problem, UserError
+from connectors.base import AccountSpec, ConfigError, Problem
 from worker.config.values import (
     DAY,
+    MAX_NAME,
     WEEK,
     Audience,
+    Bytes,
     Clock,
     DayDuration,
     Days,
@@ -43,8 +44,8 @@ from worker.config.values import (
     TimeZone,
     WebUrl,
     WeekDuration,
-    _control_message,
-    _one_line,
+    _address,
+    _one_sender,
     _shown,
     parse_clock,
     parse_days,
@@ -67,22 +68,6 @@ class _Section(BaseModel):
 
 
 # -- sections ----------------------------------------------------------------------------
-
-
-def parse_bytes(value: Any) -> int:
-    """``25MB``, ``512KB``, ``1GB`` or a plain number of bytes -> bytes."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"\s*(\d{1,12})\s*([kmg]?b?)\s*", str(value), re.IGNORECASE)
-    if not match:
-        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
-    unit = match[2].lower().rstrip("b")
-    return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
-
-
-Bytes = Annotated[int, BeforeValidator(parse_bytes)]
 
 
 class SyncSettings(_Section):
@@ -155,28 +140,6 @@ class CalendarSettings(_Section):
         return (
             "ics" if self.ics else "vdir" if self.vdir else "memory" if self.memory else "account"
         )
-
-
-#: The longest address (RFC 5321) and display name accepted.
-MAX_EMAIL, MAX_NAME = 254, 200
-#: What an address may not hold: whitespace, controls, and what would make it more than one
-#: address or a display name in a header (``<>,;:"()[]\``).
-_ADDRESS = re.compile(
-    r"[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+@[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
-    r"\.[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
-)
-
-
-def _address(value: Any) -> str:
-    """One bare address (``name@example.com``), lower-cased; else ValueError."""
-    if not isinstance(value, str):
-        return value  # type: ignore[no-any-return]  # pydantic says it is not text
-    message = _control_message(value)
-    if message:
-        raise ValueError(message)
-    if len(value) > MAX_EMAIL or not _ADDRESS.fullmatch(value):
-        raise ValueError(f"{_shown(value)} is not an email address — write it as name@example.com")
-    return value.lower()
 
 
 class PersonSettings(_Section):
@@ -274,22 +237,6 @@ class SmtpSettings(_Section):
     password_env: EnvName | None = None
     timeout: float = Field(30, gt=0, le=600, allow_inf_nan=False)
     ca_file: Path | None = None
-
-
-def _one_sender(value: str) -> str:
-    """``mail.from``: exactly one address, as the mail module will read it when sending."""
-    _one_line(value)
-    from worker import mail  # here, not at the top: mail is heavier and imports jinja2
-
-    try:
-        mail.address(value)
-    except UserError as exc:
-        what = exc.problems[0].what if exc.problems else "not one address"
-    except Exception:  # whatever the email package makes of it, it cannot send from it
-        what = f"{_shown(value)} is not one address"
-    else:
-        return value
-    raise ValueError(f'{what} — write one address, e.g. "Steadyhand <steadyhand@example.com>"')
 
 
 class MailSettings(_Section):

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
 )
 
+from connectors.base import UserError
 from worker.config import reader as config_yaml
 from worker.model import (
     WEEKDAYS,
@@ -367,3 +368,57 @@ def _close(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str | N
         candidates = near[:MAX_CANDIDATES]
     close = difflib.get_close_matches(word, candidates, 1, cutoff=cutoff)
     return close[0] if close else None
+
+
+def parse_bytes(value: Any) -> int:
+    """``25MB``, ``512KB``, ``1GB`` or a plain number of bytes -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([kmg]?b?)\s*", str(value), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{value!r} is not a size — write it like 25MB, 512KB or 1GB")
+    unit = match[2].lower().rstrip("b")
+    return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+
+
+#: The longest address (RFC 5321) and display name accepted.
+MAX_EMAIL, MAX_NAME = 254, 200
+#: What an address may not hold: whitespace, controls, and what would make it more than one
+#: address or a display name in a header (``<>,;:"()[]\``).
+_ADDRESS = re.compile(
+    r"[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+@[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
+    r"\.[^@\s<>,;:\"()\[\]\\\x00-\x1f\x7f]+"
+)
+
+
+def _address(value: Any) -> str:
+    """One bare address (``name@example.com``), lower-cased; else ValueError."""
+    if not isinstance(value, str):
+        return value  # type: ignore[no-any-return]  # pydantic says it is not text
+    message = _control_message(value)
+    if message:
+        raise ValueError(message)
+    if len(value) > MAX_EMAIL or not _ADDRESS.fullmatch(value):
+        raise ValueError(f"{_shown(value)} is not an email address — write it as name@example.com")
+    return value.lower()
+
+
+def _one_sender(value: str) -> str:
+    """``mail.from``: exactly one address, as the mail module will read it when sending."""
+    _one_line(value)
+    from worker import mail  # here, not at the top: mail is heavier and imports jinja2
+
+    try:
+        mail.address(value)
+    except UserError as exc:
+        what = exc.problems[0].what if exc.problems else "not one address"
+    except Exception:  # whatever the email package makes of it, it cannot send from it
+        what = f"{_shown(value)} is not one address"
+    else:
+        return value
+    raise ValueError(f'{what} — write one address, e.g. "Steadyhand <steadyhand@example.com>"')
