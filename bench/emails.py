@@ -13,7 +13,7 @@ logging each accepted message), in the same run:
   templates, builds the message, sends it over SMTP and marks the row done. Timed from
   the first row enqueued to the last row done (the consumer is started and has run its
   start-up tick before the clock starts). ``--consumers N`` runs N such processes on
-  the same queue (the scale-out of DESIGN §6 on one machine).
+  the same queue (the scale-out mode, on one machine).
 
 Prints both throughputs (emails/s) and the ratio queue / bare; target >= 0.5. It also
 checks that the server got every key of each phase exactly once.

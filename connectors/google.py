@@ -1,4 +1,4 @@
-"""Google Calendar and Gmail through google-api-python-client (DESIGN §2, §4, §6, §7).
+"""Google Calendar and Gmail through google-api-python-client (docs/contract.md, docs/google.md).
 
 The only module of steadyhand that imports ``googleapiclient``, ``google.auth`` and
 ``google_auth_oauthlib``. Discovery documents are the ones bundled with the client
@@ -561,7 +561,7 @@ class _Job:
 
 
 class GoogleCalendar(_Api):
-    """Google Calendar (DESIGN §2): ``cal.location`` is the calendar id (``primary`` or
+    """Google Calendar (docs/contract.md): ``cal.location`` is the calendar id (``primary`` or
     an id from the calendar's settings), ``cal.owner`` the person whose credentials read it.
     """
 

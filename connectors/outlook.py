@@ -1241,7 +1241,7 @@ def _clock(value: Any) -> clock | None:
 
 
 class OutlookCalendar:
-    """Outlook / Microsoft 365 calendars through Microsoft Graph (DESIGN §2, §4, §6, §7)."""
+    """Outlook / Microsoft 365 calendars through Microsoft Graph (docs/outlook.md)."""
 
     kind = "outlook"
     read_only = False

@@ -1,4 +1,4 @@
-"""The encrypted token store and the log filter that keeps secrets out of logs (DESIGN §7).
+"""The encrypted token store and the log filter that keeps secrets out of logs (docs/privacy.md).
 
 Tokens (OAuth credentials, MSAL token caches) are encrypted with Fernet under the key in
 ``STEADYHAND_SECRET_KEY`` and written as files readable by their owner only (0600, in a

@@ -1,4 +1,4 @@
-"""Calendar-load metrics (DESIGN §3): hand-made calendars in hostile zones, then properties."""
+"""Calendar-load metrics (docs/metrics.md): hand-made calendars in hostile zones, then properties."""
 
 from __future__ import annotations
 

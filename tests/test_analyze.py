@@ -1,4 +1,4 @@
-"""`steadyhand analyze`: the load report as a table, JSON (DESIGN §3), CSV and HTML."""
+"""`steadyhand analyze`: the load report as a table, JSON (docs/metrics.md), CSV and HTML."""
 
 from __future__ import annotations
 

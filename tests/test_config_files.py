@@ -196,7 +196,6 @@ accounts:
   - name: dav
     kind: caldav
     auth: basic
-    url: https://dav.example.com/calendars/
 people:
   - email: ana@example.com
     calendar: {{ics: {ANA_ICS}}}

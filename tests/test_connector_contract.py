@@ -1,4 +1,4 @@
-"""The calendar connector contract (DESIGN §2), run against every local backend.
+"""The calendar connector contract (docs/contract.md), run against every local backend.
 
 :class:`CalendarContract` holds what every backend must do; each ``Test*`` subclass
 provides a :class:`Backend` fixture that builds a calendar holding given events in that

@@ -92,7 +92,7 @@ def partstats(event: Any) -> dict[str, str]:
 
 
 def is_meeting(event: Any, who: str) -> bool:
-    """DESIGN.md §3: timed, not cancelled, not declined, busy, with someone else invited."""
+    """docs/metrics.md: timed, not cancelled, not declined, busy, with someone else invited."""
     if not isinstance(event.start, datetime):
         return False
     if str(event.get("STATUS", "CONFIRMED")).upper() == "CANCELLED":

@@ -1,4 +1,4 @@
-"""Protected blocks (DESIGN §4): one scenario per rule, then properties over random calendars."""
+"""Protected blocks (docs/architecture.md): one scenario per rule, then properties over random calendars."""
 
 from __future__ import annotations
 
@@ -995,7 +995,7 @@ def test_property_a_new_meeting_moves_only_the_blocks_it_hits(
 
 
 def test_busy_month_of_200_events_keeps_every_constraint() -> None:
-    """A busy month (not timed here: DESIGN §8 keeps timings out of tests)."""
+    """A busy month (not timed here: timings belong in bench/, not in tests)."""
     tz = BERLIN
     rnd = random.Random(7)
     events = []

@@ -69,7 +69,7 @@ def render(program: str, ctx: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def plain(value: object) -> None:
-    """Contexts hold only plain values (DESIGN §7)."""
+    """Contexts hold only plain values (docs/privacy.md)."""
     if isinstance(value, dict):
         for k, v in value.items():
             assert isinstance(k, str)

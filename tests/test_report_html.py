@@ -1,7 +1,7 @@
 """The HTML load report (`steadyhand analyze --format html`): the string, then the page as a
 real headless Chromium shows it.
 
-The report dict is built by hand in the shape of DESIGN §3 (day entries through
+The report dict is built by hand in the shape of docs/metrics.md (day entries through
 ``DayMetrics.as_dict`` so the names stay exact): two people over five days, one day
 overloaded for three reasons, one away day, one day off, one team spread.
 """

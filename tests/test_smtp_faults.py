@@ -1,6 +1,6 @@
 """Exactly once under fire: ``kill -9`` the consumer 20 times while 1,000 emails go out
 over real SMTP (aiosmtpd in another process), restart it each time, and count what the
-server received (DESIGN §6, issue 5 item 5).
+server received (docs/architecture.md, Once per key).
 
 The store is the source of truth: a killed consumer loses the Huey tasks it held, and
 its claims stay ``claimed`` until their 5-minute lease expires. The consumers run on a

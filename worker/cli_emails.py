@@ -116,7 +116,7 @@ def unsubscribe(
     rt = _runtime(settings)
     moment = _now(now, settings)
     new = rt.store.unsubscribe(email, program or "*", moment)
-    what = f"{program} emails" if program else "every steadyhand email"
+    what = f"{program} emails" if program else "emails from steadyhand"
     if new:
         rt.store.audit(
             "unsubscribed", moment, actor="user", person=email.lower(), subject=program or "*"

@@ -1,4 +1,5 @@
-"""Protected blocks: events + rules -> desired blocks; reconcile -> block changes (DESIGN §4).
+"""Protected blocks: events + rules -> desired blocks; reconcile -> block changes
+(docs/architecture.md, *Protected blocks*).
 
 Pure: imports only the standard library, :mod:`worker.model` and :mod:`worker.analysis`;
 no I/O, no clock (``now`` is a parameter), no configuration dicts (``protect:`` rules
@@ -41,7 +42,7 @@ Callers
   without ``until`` owned blocks past the horizon are. Passing *all* events (not only
   the owned ones) lets a move name the meeting that took the slot.
 
-Decisions where the brief and DESIGN are silent
+Decisions the definitions leave open
 -----------------------------------------------
 * **Blocking events** are ``analysis.is_busy`` events *plus* timed out-of-office
   events and the user's own busy focus-time events (not cancelled, not declined, not
@@ -63,7 +64,7 @@ Decisions where the brief and DESIGN are silent
   books one a week; with both, ``per_week`` a week and at most ``per_day`` on any day.
   Focus without a goal uses ``per_day``/``per_week`` × ``duration`` as the goal, else
   one ``duration`` a working day. A recovery rule with neither ``after_chain`` nor
-  ``after_overloaded_day`` acts after chains longer than 2 h (DESIGN §4).
+  ``after_overloaded_day`` acts after chains longer than 2 h (docs/architecture.md).
   ``window`` None means working hours; ``earliest`` bounds a block's start, ``latest``
   its end.
 * **Placement:** new blocks start on a 5-minute grid after ``now`` (``now`` rounded
@@ -192,7 +193,7 @@ _Span = tuple[int, int]  # [start, end) in microseconds since the epoch
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One ``protect:`` rule for one person, typed (DESIGN §4, §9).
+    """One ``protect:`` rule for one person, typed (docs/configuration.md, protect).
 
     ``duration`` 0 and ``title`` "" mean the kind's default.
     """

@@ -1,6 +1,6 @@
 """Protected blocks end to end: read the calendar, plan, reconcile, write through the outbox.
 
-The pure part is :mod:`worker.planning`; this module is its orchestration (DESIGN §4, §6):
+The pure part is :mod:`worker.planning`; this module is its orchestration (docs/architecture.md):
 
 * :func:`plan_person` syncs the person's calendar, notices blocks the user edited or
   moved (they take them over, and the audit log says so), plans, and reconciles the plan

@@ -95,9 +95,6 @@ class AccountSettings(_Section):
     client_id: str | None = None
     client_secret_env: EnvName | None = None
     graph_endpoint: WebUrl | None = None
-    url: WebUrl | None = None
-    username: Text | None = None
-    password_env: EnvName | None = None
 
     @model_validator(mode="after")
     def _auth_fits_kind(self) -> AccountSettings:
@@ -423,9 +420,6 @@ class Settings(_Section):
             client_id=a.client_id,
             client_secret_env=a.client_secret_env,
             graph_endpoint=a.graph_endpoint,
-            url=a.url,
-            username=a.username,
-            password_env=a.password_env,
         )
 
     def sync_limits(self) -> SyncLimits:
