@@ -13,8 +13,8 @@ Two layouts (``--by``), both drawn from the report dict of :func:`worker.report.
 Without ``--by``, :func:`choose` takes ``day`` for up to two weeks whose row of days fits
 the width, and ``week`` otherwise (a longer row is no longer read at a glance). Nothing
 is ever cut to fit: columns are sized to their content, and a layout that would not fit
-gives way to one that does (the week table wraps its last column; below about 50 columns
-it becomes lines of text).
+gives way to one that does (the week table wraps its last column and, if need be, the
+names between words; narrower than about 65 columns it becomes lines of text).
 """
 
 from __future__ import annotations
@@ -105,10 +105,9 @@ class LoadTable:
             yield flat
         else:
             yield from day_blocks(self.report, self.names, shown)
-        yield Text("! = overloaded (reasons below)", style="dim")
         lines = overloaded_lines(self.report, self.names)
         if lines:
-            yield Text("Overloaded days", style="bold")
+            yield Text("Overloaded days (! above), and why", style="bold")
             yield from (_indent(line) for line in lines)
 
 
@@ -140,17 +139,6 @@ def shown_days(report: Mapping[str, Any]) -> list[date]:
     when anyone has a meeting on it."""
     busy = {d["date"] for p in report["people"] for d in p["days"] if d["meeting_minutes"] > 0}
     return [d for d in period_days(report) if d.weekday() < 5 or d.isoformat() in busy]
-
-
-def weeks(days: Iterable[date]) -> list[list[date]]:
-    """``days`` (in order) cut into ISO weeks."""
-    out: list[list[date]] = []
-    for d in days:
-        if out and out[-1][0].isocalendar()[:2] == d.isocalendar()[:2]:
-            out[-1].append(d)
-        else:
-            out.append([d])
-    return out
 
 
 def _name(names: Mapping[str, str], person: Mapping[str, Any]) -> str:
@@ -237,15 +225,14 @@ def day_blocks(
         for wd in weekdays:
             grid.add_column(_WEEKDAYS[wd], justify="right", no_wrap=True, min_width=4)
         grid.add_column("total", justify="right", no_wrap=True, min_width=5)
-        for week in weeks(period_days(report)):
-            monday = week[0] - timedelta(days=week[0].weekday())
+        for row in week_rows(person):
+            monday = row.first - timedelta(days=row.first.weekday())
             cells: list[Text] = []
             for wd in weekdays:
                 d = monday + timedelta(days=wd)
                 day = by_date.get(d.isoformat())
                 cells.append(_day_cell(day) if day and d in shown_set else Text(""))
-            rolled = analysis.roll_up([_metrics(by_date[d.isoformat()]) for d in week])
-            grid.add_row(f"{monday:%d %b}", *cells, _hours(rolled.meeting_minutes))
+            grid.add_row(row.label, *cells, _hours(row.rolled.meeting_minutes))
         out.extend([heading, _indent(grid, below=1)])
     return out
 
@@ -304,7 +291,8 @@ def week_rows(person: Mapping[str, Any]) -> list[WeekRow]:
     return [WeekRow(w[0].date, analysis.roll_up(w)) for w in _week_runs(days)]
 
 
-def _week_runs(days: Sequence[analysis.DayMetrics]) -> list[list[analysis.DayMetrics]]:
+def _week_runs(days: Iterable[analysis.DayMetrics]) -> list[list[analysis.DayMetrics]]:
+    """``days`` (in order) cut into ISO weeks."""
     out: list[list[analysis.DayMetrics]] = []
     for d in days:
         if out and out[-1][0].date.isocalendar()[:2] == d.date.isocalendar()[:2]:
@@ -334,7 +322,7 @@ def week_table(report: Mapping[str, Any], names: Mapping[str, str]) -> Table:
         rows = week_rows(person)
         for i, row in enumerate(rows):
             grid.add_row(
-                _name(names, person) if i == 0 else "",
+                Text(_name(names, person) if i == 0 else ""),
                 row.label,
                 *_week_figures(row.rolled),
                 Text(row.overloaded(), style="red"),
