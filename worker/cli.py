@@ -191,7 +191,9 @@ def analyze(
         raise UserError(Problem(f"--by {by!r} is not known", "use day or week"))
     if by is not None and fmt != "table":
         raise UserError(
-            Problem(f"--by shapes the table, not --format {fmt}", "drop --by, or use the table")
+            Problem(
+                f"--by shapes the table, not --format {fmt}", "drop --by, or use --format table"
+            )
         )
     settings = _settings(config)
     moment = _now(now, settings)
