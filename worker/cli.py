@@ -26,7 +26,7 @@ from typer._click.exceptions import ClickException
 from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
 from worker import config as config_mod
-from worker import emails, report, services, syncing
+from worker import emails, report, report_table, services, syncing
 from worker.cli_common import (
     ConfigOpt,
     NowOpt,
@@ -171,6 +171,14 @@ def analyze(
     person: PersonOpt = None,
     team: Annotated[str | None, typer.Option("--team", help="Only this team.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv | html")] = "table",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="The table's layout: day | week. Default: day for up to two weeks "
+            "whose days fit the width, week otherwise.",
+        ),
+    ] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
     now: NowOpt = None,
 ) -> None:
@@ -179,6 +187,14 @@ def analyze(
         raise UserError(Problem(f"--format {fmt!r} is not known", "use table, json, csv or html"))
     if person and team:
         raise UserError(Problem("give either --person or --team, not both"))
+    if by is not None and by not in report_table.LAYOUTS:
+        raise UserError(Problem(f"--by {by!r} is not known", "use day or week"))
+    if by is not None and fmt != "table":
+        raise UserError(
+            Problem(
+                f"--by shapes the table, not --format {fmt}", "drop --by, or use --format table"
+            )
+        )
     settings = _settings(config)
     moment = _now(now, settings)
     first, last = report.resolve_period(
@@ -192,13 +208,13 @@ def analyze(
             err.print(f"warning: {r.error}", markup=False, soft_wrap=True)
     names = {p.email: p.name for p in settings.persons()}
     if fmt == "table":
-        title = f"Meeting hours per person and local day, {first:%a %d %b} – {last:%a %d %b %Y}"
+        title = f"Meeting load, {first:%a %d %b} – {last:%a %d %b %Y}"
         if output:
             console = Console(file=io.StringIO(), width=200, no_color=True)
-            console.print(report.table(built, names, title))
+            console.print(report.table(built, names, title, by))
             _write(output, console.file.getvalue())  # type: ignore[attr-defined]
         else:
-            out.print(report.table(built, names, title))
+            out.print(report.table(built, names, title, by))
         return
     if fmt == "json":
         text = report.to_json(built)
@@ -325,9 +341,7 @@ def _load_table(rt: services.Runtime, now: datetime) -> Any:
     start, end = date(2026, 10, 26), date(2026, 11, 8)
     built, _ = services.load_report(rt, now, start, end)
     names = {p.email: p.name for p in rt.settings.persons()}
-    return report.table(
-        built, names, "Meeting hours per person and local day (DESIGN §3 meeting_minutes / 60)"
-    )
+    return report.table(built, names, f"Meeting load, {start:%a %d %b} – {end:%a %d %b %Y}")
 
 
 def _print_emails(

@@ -15,11 +15,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from connectors.base import Problem, UserError
-from worker import analysis
+from worker import analysis, report_table
 from worker.model import Person, Team
 
 #: Our per-day figures in the CSV, in minutes as in the JSON.
@@ -135,73 +134,17 @@ def _n(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-REASON_TEXT = {
-    "meeting_load": "{pct} % of working time in meetings",
-    "back_to_back": "{chain} min back to back",
-    "no_focus": "{focus} min of focus time",
-    "after_hours": "{after} min of meetings outside working hours",
-    "double_booked": "{double} min double-booked",
-}
+#: Each reason of an overloaded day with its figure (the emails word them the same way).
+reason_words = report_table.reason_words
 
 
-def reason_words(day: Mapping[str, Any]) -> list[str]:
-    """Each reason of an overloaded day with the figure behind it."""
-    values = {
-        "pct": round((day["meeting_load"] or 0) * 100),
-        "chain": round(day["longest_chain_minutes"]),
-        "focus": round(day["focus_minutes"]),
-        "after": round(day["after_hours_meeting_minutes"]),
-        "double": round(day["double_booked_minutes"]),
-    }
-    return [f"{r} ({REASON_TEXT[r].format(**values)})" for r in day["reasons"]]
-
-
-def table(report: Mapping[str, Any], names: Mapping[str, str], title: str) -> Group:
-    """A Rich table a leader reads at a glance: meeting hours per person and day,
-    overloaded days marked with ``!``, then each overloaded day's reasons."""
-    start = date.fromisoformat(report["period"]["start"])
-    end = date.fromisoformat(report["period"]["end"])
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    by_person = {p["email"]: {d["date"]: d for d in p["days"]} for p in report["people"]}
-    shown = [
-        d
-        for d in days
-        if d.weekday() < 5 or any(by_person[e][d.isoformat()]["meeting_minutes"] for e in by_person)
-    ]
-    grid = Table(title=title, title_justify="left", caption="! = overloaded (reasons below)")
-    grid.add_column("person")
-    for d in shown:
-        grid.add_column(f"{d:%a}\n{d.day:>2}", justify="right")
-    grid.add_column("total\nh", justify="right")
-    grid.add_column("over-\nloaded", justify="right")
-    lines: list[Text] = []
-    for person in report["people"]:
-        email = person["email"]
-        name = names.get(email, email)
-        cells = []
-        for d in shown:
-            day = by_person[email][d.isoformat()]
-            if day["away"]:
-                cells.append(Text("away", style="dim"))
-                continue
-            hours = day["meeting_minutes"] / 60
-            text = "·" if not hours else f"{hours:.1f}"
-            if day["overloaded"]:
-                cells.append(Text(f"{text}!", style="bold red"))
-                lines.append(Text(f"  {name}, {d:%a %d %b}: " + ", ".join(reason_words(day))))
-            else:
-                cells.append(Text(text))
-        week = person["week"]
-        grid.add_row(
-            f"{name}\n[dim]{person['timezone']}[/]",
-            *cells,
-            f"{week['meeting_minutes'] / 60:.1f}",
-            str(week["overloaded_days"]),
-        )
-    parts: list[Any] = [grid]
-    if lines:
-        parts.append(Text("Overloaded days", style="bold"))
-        parts.extend(lines)
+def table(
+    report: Mapping[str, Any], names: Mapping[str, str], title: str, by: str | None = None
+) -> Group:
+    """The load table a leader reads at a glance, in the layout ``by`` (``day``,
+    ``week``, or ``None`` for the one that suits the period and the width; see
+    :mod:`worker.report_table`), then the team figures."""
+    parts: list[Any] = [Text(title, style="bold"), report_table.LoadTable(report, names, by)]
     for team in report["teams"]:
         ratio = team["max_over_median"]
         above = ", ".join(names.get(e, e) for e in team["above_1_5x_median"]) or "nobody"
