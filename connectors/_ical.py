@@ -5,18 +5,19 @@ One lenient path for every iCalendar source. :func:`parse` turns bytes into cale
 inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
 user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
 file (never quoting it: a file that is not iCalendar may be anything, ``/etc/shadow``);
-what can be read around is read around, and said once in a WARNING log line.
+what can be read around is read around and counted in :class:`Notes`: each malformed
+event skipped or repaired by its rule in docs/calendars.md, named (file and UID) at INFO.
 
 Expansion is bounded (:mod:`connectors._bounds`): each series is rewritten before
 dateutil walks it, and expanded lazily, series by series (plain events first), within
 one :class:`~connectors._bounds.Budget` per calendar of instances and time; a series
 that fails to expand is skipped alone.
 
-Time zones, in the order they are tried: the zone icalendar resolved (IANA names, Windows
-names such as ``W. Europe Standard Time``, the file's own VTIMEZONE definitions); a
-VTIMEZONE or Windows name that matches once stray whitespace is ignored; ``X-WR-TIMEZONE``
-for floating times; and last the owner's zone (``CalendarRef.timezone``), which is how
-floating times and unknown TZIDs are read.
+Time zones: a TZID is resolved by :func:`connectors._zones.find` (IANA name, the file's
+own VTIMEZONE, Windows zone id, Windows display name), whatever icalendar made of it;
+floating times are read in ``X-WR-TIMEZONE`` when the file names one, else in the
+owner's zone (``CalendarRef.timezone``), and so are the times of a TZID nothing knows,
+counted as events in an unknown zone.
 
 Event ids: the UID; for an occurrence of a recurring series, ``UID@RECURRENCE-ID`` with
 the RECURRENCE-ID in UTC (``uid@20261104T090000Z``), or as ``YYYYMMDD`` for an all-day
@@ -41,9 +42,8 @@ import icalendar
 import recurring_ical_events
 import x_wr_timezone
 from icalendar.prop import vDDDLists, vDDDTypes
-from icalendar.timezone import tzp
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from connectors import _zones
 from connectors._bounds import Budget, bound_series
 from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
 from worker.model import (
@@ -51,6 +51,7 @@ from worker.model import (
     CalendarRef,
     Event,
     EventType,
+    ReadNote,
     Response,
     Status,
     TimeRange,
@@ -172,19 +173,61 @@ def _where(exc: Exception, data: bytes) -> str:
 
 
 # -- expansion and mapping ------------------------------------------------------------
-class _Notes:
-    """What was read around in one source; logged once as a WARNING."""
+class Notes:
+    """What was read around in one calendar (all its files), as the user is told it.
+
+    Each malformed event is counted under the documented rule that skipped or repaired
+    it (docs/calendars.md) and named, file and UID, at INFO; :meth:`read_notes` gives
+    the counts for :attr:`worker.model.SyncResult.notes`, which the sync logs once
+    per calendar as a WARNING."""
+
+    SHOWN = 10  # events named per note
 
     def __init__(self) -> None:
-        self.items: dict[str, int] = {}
+        self._events: dict[tuple[str, str], list[str]] = {}  # (verb, why) -> names
+        self._zones: dict[str, list[str]] = {}  # read as <zone> -> unknown TZIDs
+        self._zone_events: dict[str, list[str]] = {}
+        self._other: dict[str, int] = {}
+
+    def skipped(self, why: str, source: str, uid: str, noun: str = "event") -> None:
+        logger.info("%s: %s %s skipped: %s", source, noun, uid, why)
+        self._events.setdefault((f"{noun} skipped", why), []).append(f"{source}: {uid}")
+
+    def repaired(self, why: str, source: str, uid: str) -> None:
+        logger.info("%s: event %s repaired: %s", source, uid, why)
+        self._events.setdefault(("event repaired", why), []).append(f"{source}: {uid}")
+
+    def unknown_zone(self, tzid: str, read_as: str, source: str, uid: str) -> None:
+        logger.info("%s: event %s in an unknown zone %r, read as %s", source, uid, tzid, read_as)
+        zones = self._zones.setdefault(read_as, [])
+        if tzid not in zones:
+            zones.append(tzid)
+        self._zone_events.setdefault(read_as, []).append(f"{source}: {uid}")
 
     def add(self, text: str) -> None:
-        self.items[text] = self.items.get(text, 0) + 1
+        """Something read around that is no one event's (an unknown X-WR-TIMEZONE)."""
+        self._other[text] = self._other.get(text, 0) + 1
 
-    def log(self, source: str) -> None:
-        if self.items:
-            parts = [t if n == 1 else f"{t} (x{n})" for t, n in self.items.items()]
-            logger.warning("%s: read around problems: %s", source, one_line("; ".join(parts), 400))
+    def read_notes(self) -> tuple[ReadNote, ...]:
+        notes = []
+        for read_as, tzids in self._zones.items():
+            names = self._zone_events[read_as]
+            shown = ", ".join(repr(one_line(t, 60)) for t in tzids[:3])
+            shown += f" and {len(tzids) - 3} more" if len(tzids) > 3 else ""
+            text = f"{_events(len(names))} in an unknown zone ({shown}): read as {read_as}"
+            notes.append(ReadNote(text, len(names), tuple(names[: self.SHOWN])))
+        for (verb, why), names in self._events.items():
+            noun, _, done = verb.partition(" ")
+            count = _events(len(names)) if noun == "event" else f"{len(names)} {noun}"
+            notes.append(
+                ReadNote(f"{count} {done} ({why})", len(names), tuple(names[: self.SHOWN]))
+            )
+        notes.extend(ReadNote(t if n == 1 else f"{t} (x{n})") for t, n in self._other.items())
+        return tuple(notes)
+
+
+def _events(count: int) -> str:
+    return f"{count} event" if count == 1 else f"{count} events"
 
 
 def events_between(
@@ -194,52 +237,66 @@ def events_between(
     source: str,
     etag: str | None = None,
     budget: Budget | None = None,
+    notes: Notes | None = None,
 ) -> list[Event]:
     """Every occurrence overlapping ``window``, ids unique (a later duplicate wins).
 
     ``budget`` bounds the work (:mod:`connectors._bounds`; one per calendar, shared by
-    its files): what does not fit is left out and ``budget.truncated`` says why."""
+    its files): what does not fit is left out and ``budget.truncated`` says why.
+    ``notes`` (one per calendar, shared by its files) counts what was read around."""
     tz = zone_of(cal, source)
     budget = budget if budget is not None else Budget()
     budget.sources = max(budget.sources - 1, 0)  # this one is being read
-    notes = _Notes()
+    notes = notes if notes is not None else Notes()
     found: dict[str, Event] = {}
     try:
         for calendar in calendars:
-            series = _prepare(calendar, tz, notes)
+            series = _prepare(calendar, tz, notes, source)
             for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
                     event = _to_event(component, cal, tz, series, etag)
                 except Exception as exc:
-                    notes.add(f"skipped an event that could not be read ({exc})")
+                    why = f"cannot be read: {_reason(exc)}"
+                    notes.skipped(why, source, str(component.get("UID", "?")))
                     continue
                 if _in_window(event, window):
                     found[event.id] = event
+                    _note_event(event, series, notes, source)
     except CalendarUnreadable:
         raise
     except Exception as exc:
         raise unreadable(source, f"cannot read its events ({type(exc).__name__}: {exc})") from None
-    notes.log(source)
     return list(found.values())
 
 
-def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Series:
-    """Repair what is safe to repair in place; return what identifies series occurrences."""
+def _note_event(event: Event, series: _Series, notes: Notes, source: str) -> None:
+    """Count what this stored event was read around: an unknown zone, a DST gap."""
+    uid = event.series_id or event.id
+    unknown = series.unknown.get(uid)
+    if unknown is not None:
+        notes.unknown_zone(unknown[0], unknown[1], source, event.id)
+    if event.id in series.gap_repaired:
+        notes.repaired("zero length across a DST gap: kept its written length", source, event.id)
+
+
+def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: str) -> _Series:
+    """Repair what is safe to repair in place and leave out malformed events, each by its
+    rule (docs/calendars.md); return what identifies series occurrences."""
+    read_as = tz.key
     wr = prop_text(calendar, "X-WR-TIMEZONE")
     if wr is not None:  # x_wr_timezone needs a name zoneinfo knows
         del calendar["X-WR-TIMEZONE"]
-        name = WINDOWS_TO_OLSON.get(_norm(wr), _norm(wr))
-        try:
-            ZoneInfo(name)
-        except Exception:
-            notes.add(f"unknown X-WR-TIMEZONE {wr!r}, floating times read in {tz.key}")
+        named = _zones.find(wr, {})
+        if isinstance(named, ZoneInfo):
+            calendar["X-WR-TIMEZONE"] = read_as = named.key
         else:
-            calendar["X-WR-TIMEZONE"] = name
+            shown = one_line(wr, 60)
+            notes.add(f"unknown X-WR-TIMEZONE {shown!r}: floating times read as {tz.key}")
     zones: dict[str, tzinfo] = {}
     vtimezone: Any
     for vtimezone in calendar.walk("VTIMEZONE"):
         try:
-            zones[_norm(str(vtimezone["TZID"]))] = vtimezone.to_tz()
+            zones[_zones.norm(str(vtimezone["TZID"]))] = vtimezone.to_tz()
         except Exception:
             continue  # a bad definition: times using it are read as floating
     kept: list[Any] = []
@@ -249,22 +306,34 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
         if component.name != "VEVENT":
             kept.append(component)
             continue
-        if "DTSTART" not in component:
-            notes.add("skipped an event without DTSTART")
-            continue
-        for name in _SINGLE_PROPERTIES:
-            if isinstance(component.get(name), list):  # said twice: the first one counts
-                component[name] = component[name][0]
-                notes.add(f"an event with several {name} lines, the first one used")
         uid = component.get("UID")
         if isinstance(uid, list):
             component["UID"] = uid = uid[0]
         if uid is None or not str(uid).strip():
             digest = hashlib.sha256(component.to_ical()).hexdigest()[:20]
             component["UID"] = uid = f"no-uid-{digest}"
+        if "DTSTART" not in component:
+            unread = any("DTSTART" in str(error) for error in getattr(component, "errors", ()))
+            why = "its start cannot be read" if unread else "no start time"
+            notes.skipped(why, source, str(uid))
+            continue
+        for name in _SINGLE_PROPERTIES:
+            if isinstance(component.get(name), list):  # said twice: the first one counts
+                component[name] = component[name][0]
+                notes.repaired(f"several {name} lines: the first one used", source, str(uid))
+        unknown = None
         for name in _TIME_PROPERTIES:
             if name in component:
-                component[name] = _resolve(component[name], zones, tz, notes)
+                component[name], missing = _resolve(component[name], zones)
+                unknown = unknown or missing
+        malformed = _malformed(component, tz)
+        if malformed is not None:
+            notes.skipped(malformed, source, str(uid))
+            continue
+        if _mixed(component):
+            notes.repaired("a date and a date-time: read by its start", source, str(uid))
+        if unknown is not None:
+            series.unknown[str(uid)] = (unknown, read_as)
         if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             series.uids.add(str(uid))
         recurrence = component.get("RECURRENCE-ID")
@@ -276,6 +345,49 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
     return series
 
 
+def _malformed(component: Any, tz: ZoneInfo) -> str | None:
+    """Why an event must be skipped (docs/calendars.md), or None to read it."""
+    start = getattr(component["DTSTART"], "dt", None)
+    if not isinstance(start, date):
+        return "its start cannot be read"
+    end: Any = None
+    if "DTEND" in component:
+        end = getattr(component["DTEND"], "dt", None)
+        if not isinstance(end, date):
+            return "its end cannot be read"
+    elif "DURATION" in component:
+        length = getattr(component["DURATION"], "dt", None)
+        if not isinstance(length, timedelta):
+            return "its duration cannot be read"
+        end = start + length
+    if end is None or isinstance(start, datetime) != isinstance(end, datetime):
+        return None  # a moment, or start and end of different kinds: the start decides
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return "ends before it starts" if end < start else None
+    if _aware(end, tz).astimezone(UTC) >= _aware(start, tz).astimezone(UTC):
+        return None
+    if _written_length(start, end):
+        return None  # a wall-clock interval that a DST gap shrank is repaired when read
+    return "ends before it starts"
+
+
+def _mixed(component: Any) -> bool:
+    """Whether start and end are of different kinds (a date and a date-time)."""
+    end = getattr(component.get("DTEND"), "dt", None)
+    return end is not None and isinstance(end, datetime) != isinstance(
+        component["DTSTART"].dt, datetime
+    )
+
+
+def _written_length(start: datetime, end: datetime) -> timedelta | None:
+    """How long an event is on the wall clock of its one zone; None if it has no one
+    zone or no positive length there."""
+    if start.tzinfo is not end.tzinfo and start.tzinfo != end.tzinfo:
+        return None
+    length = end.replace(tzinfo=None) - start.replace(tzinfo=None)
+    return length if length > timedelta(0) else None
+
+
 class _Series:
     """UIDs of recurring series, and how far each RANGE=THISANDFUTURE override moved."""
 
@@ -285,6 +397,8 @@ class _Series:
         # What every instance of one source component shares, read once: the instances
         # are shallow copies, so they share its UID value (kept here, so its id stays).
         self.static: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self.unknown: dict[str, tuple[str, str]] = {}  # UID -> (unknown TZID, read as)
+        self.gap_repaired: set[str] = set()  # ids of events a DST gap shrank
 
     def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
         """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
@@ -315,45 +429,34 @@ def _shift(start: date | datetime, recurrence: date | datetime, tz: ZoneInfo) ->
     return _aware(start, tz).astimezone(UTC) - _aware(recurrence, tz).astimezone(UTC)
 
 
-def _resolve(value: Any, zones: dict[str, tzinfo], tz: ZoneInfo, notes: _Notes) -> Any:
-    """Give naive times that name a TZID icalendar could not resolve their zone, if found."""
+def _resolve(value: Any, zones: dict[str, tzinfo]) -> tuple[Any, str | None]:
+    """Times that name a TZID, in the zone it names by the order of :func:`_zones.find`
+    (whatever icalendar made of it); with the TZID when no zone is found, the times
+    left floating, to be read in the calendar's or the person's zone."""
     if isinstance(value, list):
-        return [_resolve(v, zones, tz, notes) for v in value]
+        resolved = [_resolve(v, zones) for v in value]
+        return [v for v, _ in resolved], next((m for _, m in resolved if m), None)
     tzid = value.params.get("TZID") if hasattr(value, "params") else None
     if not tzid:
-        return value
+        return value, None
     if isinstance(value, vDDDTypes):
         values = [value.dt]
     elif isinstance(value, vDDDLists):
         values = [v.dt for v in value.dts]
     else:
-        return value
+        return value, None
     dts = [d for d in values if isinstance(d, datetime)]
-    if len(dts) != len(values) or all(d.tzinfo is not None for d in dts):
-        return value  # dates, periods or already resolved
-    found = zones.get(_norm(str(tzid))) or _zone(_norm(str(tzid)))
-    if found is None:
-        notes.add(f"unknown time zone {str(tzid)!r} read as {tz.key}")
-        return value
-    aware = [d if d.tzinfo else d.replace(tzinfo=found) for d in dts]
-    if isinstance(value, vDDDTypes):
-        return vDDDTypes(aware[0])
-    return vDDDLists(aware)
+    if len(dts) != len(values) or any(_is_utc(d) for d in dts):
+        return value, None  # dates, periods, or a UTC time ("Z" says more than TZID)
+    found = _zones.find(str(tzid), zones)
+    walls = [d.replace(tzinfo=None) for d in dts]
+    times = walls if found is None else [w.replace(tzinfo=found) for w in walls]
+    resolved_value = vDDDTypes(times[0]) if isinstance(value, vDDDTypes) else vDDDLists(times)
+    return resolved_value, (str(tzid) if found is None else None)
 
 
-def _norm(tzid: str) -> str:
-    return " ".join(tzid.replace('"', " ").split()).strip("/")
-
-
-def _zone(name: str) -> tzinfo | None:
-    name = _norm(name)
-    try:
-        found: tzinfo | None = tzp.timezone(name)
-    except Exception:
-        found = None
-    if found is None and name in WINDOWS_TO_OLSON:
-        found = ZoneInfo(WINDOWS_TO_OLSON[name])
-    return found
+def _is_utc(moment: datetime) -> bool:
+    return moment.tzinfo is UTC or getattr(moment.tzinfo, "key", None) == "UTC"
 
 
 def _expand(
@@ -361,7 +464,7 @@ def _expand(
     window: TimeRange,
     tz: ZoneInfo,
     source: str,
-    notes: _Notes,
+    notes: Notes,
     budget: Budget,
 ) -> Iterator[Any]:
     """Occurrences between the window's ends; floating and all-day times compare in ``tz``.
@@ -392,7 +495,7 @@ def _expand(
         except Exception as exc:
             what = f"cannot expand its recurring events ({_reason(exc)})"
             raise unreadable(source, what) from None
-        notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
+        notes.skipped(f"cannot be expanded: {_reason(strict)}", source, "?", "series")
     # plain events first: a series cut at the cap must not crowd out the rest of the file
     for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
         if budget.full() or budget.out_of_time():
@@ -402,7 +505,7 @@ def _expand(
         try:
             found = list(itertools.islice(series.between(start, end), max(room, 0) + 1))
         except Exception as exc:  # that series only: the rest of the file is read
-            notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
+            notes.skipped(f"cannot be expanded: {_reason(exc)}", source, str(series.uid), "series")
             continue
         if len(found) > room:
             found = found[: max(room, 0)]
@@ -432,12 +535,15 @@ def _to_event(
         end = _aware(raw_end, tz)
     if all_day and end <= start:  # DTEND == DTSTART on an all-day event: one day meant
         end = _aware(raw_start + timedelta(days=1), tz)
-    end = max(start, end)
-    if not all_day:
+    event_id = _event_id(uid, component, raw_start, tz, series)
+    if not all_day:  # compared in UTC: Python compares times of one zone by the wall clock
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-    event_id, series_id = uid, None
-    if uid in series.uids:
-        event_id, series_id = f"{uid}@{series.key(uid, component, raw_start, tz)}", uid
+        length = _written_length(raw_start, raw_end) if raw_end is not None else None
+        if end <= start and length is not None:  # a DST gap took its length: keep the written one
+            end = start + length
+            series.gap_repaired.add(event_id)
+    end = max(start, end)
+    series_id = uid if uid in series.uids else None
     uid_value = component["UID"]
     shared = series.static.get(id(uid_value))
     if shared is None or shared[0] is not uid_value:
@@ -453,6 +559,14 @@ def _to_event(
         etag=etag,
         **shared[1],
     )
+
+
+def _event_id(
+    uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo, series: _Series
+) -> str:
+    if uid not in series.uids:
+        return uid
+    return f"{uid}@{series.key(uid, component, raw_start, tz)}"
 
 
 def _shared_fields(component: Any, cal: CalendarRef) -> dict[str, Any]:

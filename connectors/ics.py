@@ -228,10 +228,15 @@ class IcsCalendar:
         state: SyncState,
     ) -> SyncResult:
         """The whole calendar for ``window``, expanded within this calendar's budget."""
-        budget = Budget(self._limits)
-        events = _ical.events_between(calendars, cal, window, shown, budget=budget)
+        budget, notes = Budget(self._limits), _ical.Notes()
+        events = _ical.events_between(calendars, cal, window, shown, budget=budget, notes=notes)
         return SyncResult(
-            events=tuple(events), removed=(), state=state, full=True, truncated=budget.truncated
+            events=tuple(events),
+            removed=(),
+            state=state,
+            full=True,
+            truncated=budget.truncated,
+            notes=notes.read_notes(),
         )
 
     def _get(

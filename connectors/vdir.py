@@ -108,7 +108,7 @@ class VdirCalendar:
         _ical.zone_of(cal, cal.location)  # a wrong zone fails the calendar, not each file
         found: dict[str, Event] = {}
         skipped: list[str] = []
-        budget = Budget(self._limits, sources=len(files))
+        budget, notes = Budget(self._limits, sources=len(files)), _ical.Notes()
         for path, st in files:
             try:  # one file that cannot be read is skipped and named; the others are read
                 if st.st_size > self._limits.max_bytes:
@@ -118,7 +118,7 @@ class VdirCalendar:
                     continue  # deleted since the listing; the next sync sees the new listing
                 calendars = _ical.parse(data, str(path))
                 events = _ical.events_between(
-                    calendars, cal, window, str(path), etag_of(st), budget
+                    calendars, cal, window, str(path), etag_of(st), budget, notes
                 )
             except Exception as exc:  # contained to its file, which is named below
                 skipped.append(path.name)
@@ -143,6 +143,7 @@ class VdirCalendar:
             full=True,
             truncated="; ".join(note for note in (_skipped_note(skipped), budget.truncated) if note)
             or None,
+            notes=notes.read_notes(),
         )
 
     def describe(self, cal: CalendarRef, event_id: str) -> str | None:
