@@ -31,9 +31,8 @@ import itertools
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from time import time_ns
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,17 +40,25 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
-from icalendar.prop import vDDDLists, vDDDTypes
 
 from connectors import _zones
 from connectors._bounds import Budget, bound_series
+from connectors._readaround import (
+    NO_START_NEEDED,
+    SALVAGED,
+    Notes,
+    malformed,
+    mixed,
+    one_line,
+    salvage,
+    written_length,
+)
 from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
 from worker.model import (
     UTC,
     CalendarRef,
     Event,
     EventType,
-    ReadNote,
     Response,
     Status,
     TimeRange,
@@ -102,13 +109,6 @@ def unreadable(source: str, what: str, fix: str = FIX_FILE) -> CalendarUnreadabl
     return CalendarUnreadable(Problem(one_line(what), fix, file=source))
 
 
-def one_line(text: str, limit: int = 160) -> str:
-    """``text`` as one printable line of at most ``limit`` characters."""
-    printable = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
-    flat = " ".join(printable.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def zone_of(cal: CalendarRef, source: str) -> ZoneInfo:
     try:
         return ZoneInfo(cal.timezone)
@@ -121,8 +121,14 @@ def zone_of(cal: CalendarRef, source: str) -> ZoneInfo:
 
 
 # -- parsing ---------------------------------------------------------------------------
-def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calendar]:
-    """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``."""
+def parse(
+    data: bytes, source: str, fix: str = FIX_FILE, salvage_events: bool = False
+) -> list[icalendar.Calendar]:
+    """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``.
+
+    ``salvage_events`` (to read events, never to write a file back): a file that does
+    not parse whole is read component by component (:func:`_readaround.salvage`), what
+    does not parse left out and counted when its events are read."""
     if not data.strip():
         raise unreadable(source, "the file is empty, not an iCalendar file", fix)
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n")[:7].upper().startswith(b"BEGIN:V"):
@@ -132,7 +138,11 @@ def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calen
     try:
         components = icalendar.Calendar.from_ical(data, multiple=True)
     except Exception as exc:
-        raise unreadable(source, f"not a valid iCalendar file ({_where(exc, data)})", fix) from None
+        salvaged = salvage(data) if salvage_events else None
+        if salvaged is None:
+            what = f"not a valid iCalendar file ({_where(exc, data)})"
+            raise unreadable(source, what, fix) from None
+        components = salvaged
     calendars: list[icalendar.Calendar] = []
     for component in components:
         if component.name == "VCALENDAR":
@@ -173,63 +183,6 @@ def _where(exc: Exception, data: bytes) -> str:
 
 
 # -- expansion and mapping ------------------------------------------------------------
-class Notes:
-    """What was read around in one calendar (all its files), as the user is told it.
-
-    Each malformed event is counted under the documented rule that skipped or repaired
-    it (docs/calendars.md) and named, file and UID, at INFO; :meth:`read_notes` gives
-    the counts for :attr:`worker.model.SyncResult.notes`, which the sync logs once
-    per calendar as a WARNING."""
-
-    SHOWN = 10  # events named per note
-
-    def __init__(self) -> None:
-        self._events: dict[tuple[str, str], list[str]] = {}  # (verb, why) -> names
-        self._zones: dict[str, list[str]] = {}  # read as <zone> -> unknown TZIDs
-        self._zone_events: dict[str, list[str]] = {}
-        self._other: dict[str, int] = {}
-
-    def skipped(self, why: str, source: str, uid: str, noun: str = "event") -> None:
-        logger.info("%s: %s %s skipped: %s", source, noun, uid, why)
-        self._events.setdefault((f"{noun} skipped", why), []).append(f"{source}: {uid}")
-
-    def repaired(self, why: str, source: str, uid: str) -> None:
-        logger.info("%s: event %s repaired: %s", source, uid, why)
-        self._events.setdefault(("event repaired", why), []).append(f"{source}: {uid}")
-
-    def unknown_zone(self, tzid: str, read_as: str, source: str, uid: str) -> None:
-        logger.info("%s: event %s in an unknown zone %r, read as %s", source, uid, tzid, read_as)
-        zones = self._zones.setdefault(read_as, [])
-        if tzid not in zones:
-            zones.append(tzid)
-        self._zone_events.setdefault(read_as, []).append(f"{source}: {uid}")
-
-    def add(self, text: str) -> None:
-        """Something read around that is no one event's (an unknown X-WR-TIMEZONE)."""
-        self._other[text] = self._other.get(text, 0) + 1
-
-    def read_notes(self) -> tuple[ReadNote, ...]:
-        notes = []
-        for read_as, tzids in self._zones.items():
-            names = self._zone_events[read_as]
-            shown = ", ".join(repr(one_line(t, 60)) for t in tzids[:3])
-            shown += f" and {len(tzids) - 3} more" if len(tzids) > 3 else ""
-            text = f"{_events(len(names))} in an unknown zone ({shown}): read as {read_as}"
-            notes.append(ReadNote(text, len(names), tuple(names[: self.SHOWN])))
-        for (verb, why), names in self._events.items():
-            noun, _, done = verb.partition(" ")
-            count = _events(len(names)) if noun == "event" else f"{len(names)} {noun}"
-            notes.append(
-                ReadNote(f"{count} {done} ({why})", len(names), tuple(names[: self.SHOWN]))
-            )
-        notes.extend(ReadNote(t if n == 1 else f"{t} (x{n})") for t, n in self._other.items())
-        return tuple(notes)
-
-
-def _events(count: int) -> str:
-    return f"{count} event" if count == 1 else f"{count} events"
-
-
 def events_between(
     calendars: Iterable[icalendar.Calendar],
     cal: CalendarRef,
@@ -251,6 +204,8 @@ def events_between(
     found: dict[str, Event] = {}
     try:
         for calendar in calendars:
+            for verb, why, uid in getattr(calendar, SALVAGED, ()):
+                (notes.skipped if verb == "skipped" else notes.repaired)(why, source, uid)
             series = _prepare(calendar, tz, notes, source)
             for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
@@ -314,8 +269,9 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: s
             component["UID"] = uid = f"no-uid-{digest}"
         if "DTSTART" not in component:
             unread = any("DTSTART" in str(error) for error in getattr(component, "errors", ()))
-            why = "its start cannot be read" if unread else "no start time"
-            notes.skipped(why, source, str(uid))
+            if unread or (prop_text(calendar, "METHOD") or "").upper() not in NO_START_NEEDED:
+                why = "its start cannot be read" if unread else "no start time"
+                notes.skipped(why, source, str(uid))
             continue
         for name in _SINGLE_PROPERTIES:
             if isinstance(component.get(name), list):  # said twice: the first one counts
@@ -324,13 +280,13 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: s
         unknown = None
         for name in _TIME_PROPERTIES:
             if name in component:
-                component[name], missing = _resolve(component[name], zones)
+                component[name], missing = _zones.resolve(component[name], zones)
                 unknown = unknown or missing
-        malformed = _malformed(component, tz)
-        if malformed is not None:
-            notes.skipped(malformed, source, str(uid))
+        skip = malformed(component, tz)
+        if skip is not None:
+            notes.skipped(skip, source, str(uid))
             continue
-        if _mixed(component):
+        if mixed(component):
             notes.repaired("a date and a date-time: read by its start", source, str(uid))
         if unknown is not None:
             series.unknown[str(uid)] = (unknown, read_as)
@@ -343,49 +299,6 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: s
         kept.append(component)
     calendar.subcomponents = kept
     return series
-
-
-def _malformed(component: Any, tz: ZoneInfo) -> str | None:
-    """Why an event must be skipped (docs/calendars.md), or None to read it."""
-    start = getattr(component["DTSTART"], "dt", None)
-    if not isinstance(start, date):
-        return "its start cannot be read"
-    end: Any = None
-    if "DTEND" in component:
-        end = getattr(component["DTEND"], "dt", None)
-        if not isinstance(end, date):
-            return "its end cannot be read"
-    elif "DURATION" in component:
-        length = getattr(component["DURATION"], "dt", None)
-        if not isinstance(length, timedelta):
-            return "its duration cannot be read"
-        end = start + length
-    if end is None or isinstance(start, datetime) != isinstance(end, datetime):
-        return None  # a moment, or start and end of different kinds: the start decides
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        return "ends before it starts" if end < start else None
-    if _aware(end, tz).astimezone(UTC) >= _aware(start, tz).astimezone(UTC):
-        return None
-    if _written_length(start, end):
-        return None  # a wall-clock interval that a DST gap shrank is repaired when read
-    return "ends before it starts"
-
-
-def _mixed(component: Any) -> bool:
-    """Whether start and end are of different kinds (a date and a date-time)."""
-    end = getattr(component.get("DTEND"), "dt", None)
-    return end is not None and isinstance(end, datetime) != isinstance(
-        component["DTSTART"].dt, datetime
-    )
-
-
-def _written_length(start: datetime, end: datetime) -> timedelta | None:
-    """How long an event is on the wall clock of its one zone; None if it has no one
-    zone or no positive length there."""
-    if start.tzinfo is not end.tzinfo and start.tzinfo != end.tzinfo:
-        return None
-    length = end.replace(tzinfo=None) - start.replace(tzinfo=None)
-    return length if length > timedelta(0) else None
 
 
 class _Series:
@@ -415,7 +328,7 @@ class _Series:
             return own
         if not isinstance(raw_start, datetime):
             return _recurrence_key(raw_start - timedelta(days=shift.days), tz)
-        return _recurrence_key(_aware(raw_start, tz).astimezone(UTC) - shift, tz)
+        return _recurrence_key(_zones.aware(raw_start, tz).astimezone(UTC) - shift, tz)
 
 
 def _this_and_future(recurrence: Any) -> bool:
@@ -426,37 +339,7 @@ def _this_and_future(recurrence: Any) -> bool:
 def _shift(start: date | datetime, recurrence: date | datetime, tz: ZoneInfo) -> timedelta:
     if not isinstance(start, datetime) and not isinstance(recurrence, datetime):
         return start - recurrence
-    return _aware(start, tz).astimezone(UTC) - _aware(recurrence, tz).astimezone(UTC)
-
-
-def _resolve(value: Any, zones: dict[str, tzinfo]) -> tuple[Any, str | None]:
-    """Times that name a TZID, in the zone it names by the order of :func:`_zones.find`
-    (whatever icalendar made of it); with the TZID when no zone is found, the times
-    left floating, to be read in the calendar's or the person's zone."""
-    if isinstance(value, list):
-        resolved = [_resolve(v, zones) for v in value]
-        return [v for v, _ in resolved], next((m for _, m in resolved if m), None)
-    tzid = value.params.get("TZID") if hasattr(value, "params") else None
-    if not tzid:
-        return value, None
-    if isinstance(value, vDDDTypes):
-        values = [value.dt]
-    elif isinstance(value, vDDDLists):
-        values = [v.dt for v in value.dts]
-    else:
-        return value, None
-    dts = [d for d in values if isinstance(d, datetime)]
-    if len(dts) != len(values) or any(_is_utc(d) for d in dts):
-        return value, None  # dates, periods, or a UTC time ("Z" says more than TZID)
-    found = _zones.find(str(tzid), zones)
-    walls = [d.replace(tzinfo=None) for d in dts]
-    times = walls if found is None else [w.replace(tzinfo=found) for w in walls]
-    resolved_value = vDDDTypes(times[0]) if isinstance(value, vDDDTypes) else vDDDLists(times)
-    return resolved_value, (str(tzid) if found is None else None)
-
-
-def _is_utc(moment: datetime) -> bool:
-    return moment.tzinfo is UTC or getattr(moment.tzinfo, "key", None) == "UTC"
+    return _zones.aware(start, tz).astimezone(UTC) - _zones.aware(recurrence, tz).astimezone(UTC)
 
 
 def _expand(
@@ -528,17 +411,17 @@ def _to_event(
     raw_start = component["DTSTART"].dt
     raw_end = component["DTEND"].dt if "DTEND" in component else None
     all_day = not isinstance(raw_start, datetime)
-    start = _aware(raw_start, tz)
+    start = _zones.aware(raw_start, tz)
     if raw_end is None:
-        end = _aware(raw_start + timedelta(days=1), tz) if all_day else start
+        end = _zones.aware(raw_start + timedelta(days=1), tz) if all_day else start
     else:
-        end = _aware(raw_end, tz)
+        end = _zones.aware(raw_end, tz)
     if all_day and end <= start:  # DTEND == DTSTART on an all-day event: one day meant
-        end = _aware(raw_start + timedelta(days=1), tz)
+        end = _zones.aware(raw_start + timedelta(days=1), tz)
     event_id = _event_id(uid, component, raw_start, tz, series)
     if not all_day:  # compared in UTC: Python compares times of one zone by the wall clock
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-        length = _written_length(raw_start, raw_end) if raw_end is not None else None
+        length = written_length(raw_start, raw_end) if raw_end is not None else None
         if end <= start and length is not None:  # a DST gap took its length: keep the written one
             end = start + length
             series.gap_repaired.add(event_id)
@@ -593,22 +476,10 @@ def _in_window(event: Event, window: TimeRange) -> bool:
     return event.range.overlaps(window)
 
 
-def _aware(value: date | datetime, tz: ZoneInfo) -> datetime:
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time(0))
-    if value.tzinfo is not None and value.utcoffset() is not None:
-        return value
-    naive = value.replace(tzinfo=None)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:  # skipped by DST
-        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
-    return aware
-
-
 def _recurrence_key(moment: date | datetime, tz: ZoneInfo) -> str:
     if not isinstance(moment, datetime):
         return moment.strftime("%Y%m%d")
-    return _aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _zones.aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -14,6 +14,8 @@
    Windows zone lists it (of those with the same offset, when the TZID gives one).
 
 None when nothing matches: the caller reads the time in the person's zone and says so.
+:func:`resolve` gives an icalendar time value the zone its TZID names; :func:`aware` reads
+a floating time or a date in a zone.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from icalendar.prop import vDDDLists, vDDDTypes
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from connectors._windows_names import DISPLAY_NAMES
@@ -46,6 +50,48 @@ def find(tzid: str, zones: Mapping[str, tzinfo]) -> tzinfo | None:
     """The zone ``tzid`` names (``zones``: the file's VTIMEZONEs by normalised TZID)."""
     name = norm(tzid)
     return iana(name) or zones.get(name) or windows(name)
+
+
+def resolve(value: Any, zones: Mapping[str, tzinfo]) -> tuple[Any, str | None]:
+    """Times that name a TZID, in the zone it names by the order of :func:`find`
+    (whatever icalendar made of it); with the TZID when no zone is found, the times
+    left floating, to be read in the calendar's or the person's zone."""
+    if isinstance(value, list):
+        resolved = [resolve(v, zones) for v in value]
+        return [v for v, _ in resolved], next((m for _, m in resolved if m), None)
+    tzid = value.params.get("TZID") if hasattr(value, "params") else None
+    if not tzid:
+        return value, None
+    if isinstance(value, vDDDTypes):
+        values = [value.dt]
+    elif isinstance(value, vDDDLists):
+        values = [v.dt for v in value.dts]
+    else:
+        return value, None
+    dts = [d for d in values if isinstance(d, datetime)]
+    if len(dts) != len(values) or any(_is_utc(d) for d in dts):
+        return value, None  # dates, periods, or a UTC time ("Z" says more than TZID)
+    found = find(str(tzid), zones)
+    walls = [d.replace(tzinfo=None) for d in dts]
+    times = walls if found is None else [w.replace(tzinfo=found) for w in walls]
+    resolved_value = vDDDTypes(times[0]) if isinstance(value, vDDDTypes) else vDDDLists(times)
+    return resolved_value, (str(tzid) if found is None else None)
+
+
+def _is_utc(moment: datetime) -> bool:
+    return moment.tzinfo is UTC or getattr(moment.tzinfo, "key", None) == "UTC"
+
+
+def aware(value: date | datetime, tz: ZoneInfo) -> datetime:
+    """``value`` as an aware time: a date at its midnight, a floating time in ``tz``. A
+    wall time a DST change skips or repeats is read as RFC 5545 says: with the offset
+    before the change (02:30 on the spring-forward morning in Berlin is 03:30 CEST),
+    the first of two (fold 0)."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0))
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value
+    return value.replace(tzinfo=tz, fold=0)
 
 
 def windows(name: str) -> ZoneInfo | None:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import icalendar
 
-from connectors import _ical
+from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors.base import (
     BLOCK_PROPERTY,
@@ -108,7 +108,7 @@ class VdirCalendar:
         _ical.zone_of(cal, cal.location)  # a wrong zone fails the calendar, not each file
         found: dict[str, Event] = {}
         skipped: list[str] = []
-        budget, notes = Budget(self._limits, sources=len(files)), _ical.Notes()
+        budget, notes = Budget(self._limits, sources=len(files)), _readaround.Notes()
         for path, st in files:
             try:  # one file that cannot be read is skipped and named; the others are read
                 if st.st_size > self._limits.max_bytes:
@@ -116,7 +116,7 @@ class VdirCalendar:
                 data = contents[path] if path in contents else _read(path)
                 if data is None:
                     continue  # deleted since the listing; the next sync sees the new listing
-                calendars = _ical.parse(data, str(path))
+                calendars = _ical.parse(data, str(path), salvage_events=True)
                 events = _ical.events_between(
                     calendars, cal, window, str(path), etag_of(st), budget, notes
                 )
@@ -260,7 +260,7 @@ def _skipped_note(names: Sequence[str]) -> str | None:
     """``SyncResult.truncated`` for skipped files: one line naming the first few."""
     if not names:
         return None
-    shown = ", ".join(_ical.one_line(n, 80) for n in names[:3])
+    shown = ", ".join(_readaround.one_line(n, 80) for n in names[:3])
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
     noun = "file" if len(names) == 1 else "files"
     return f"skipped {len(names)} unreadable {noun}: {shown}{more}"

@@ -200,10 +200,41 @@ def fixture_notes(name: str) -> list[str]:
                 "FREQ=WEEKLY;BYDAY=TH;WKST=SU;UNTL=20191023)"
             ],
         ),
-        ("ical/office_365_invalid_timezone.ics", [
-            "1 event in an unknown zone ('Customized Time Zone'): read as Europe/Berlin"
-        ]),
+        ("ics-parser/ICal.ics", ["1 event skipped (its start cannot be read)"]),  # 20171032
+        ("khal/non_dst_error.ics", ["2 events repaired (an alarm that cannot be read: left out)"]),
+        ("khal/invalid_tzoffset.ics", []),  # its VTIMEZONE is left out; Europe/Berlin is IANA's
+        (
+            "ical/office_365_invalid_timezone.ics",
+            ["1 event in an unknown zone ('Customized Time Zone'): read as Europe/Berlin"],
+        ),
     ],
 )
 def test_a_broken_fixture_says_what_it_read_around(name: str, said: list[str]) -> None:
     assert fixture_notes(name) == said
+
+
+def test_an_event_that_does_not_parse_is_skipped_and_the_rest_of_the_file_read(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path / "cal.ics",
+        ics("""
+            BEGIN:VEVENT
+            UID:unparsable
+            DTSTART:20270324T100000Z
+            DTEND:20270324T110000Z
+            FREEBUSY:20270325T100000Z/20270324T100000Z
+            END:VEVENT
+            BEGIN:VEVENT
+            UID:fine
+            DTSTART:20270324T130000Z
+            DTEND:20270324T140000Z
+            END:VEVENT
+        """),
+    )
+    ref = CalendarRef("bo:ics", "bo@example.com", "ics", str(path), "Europe/Berlin")
+    result = IcsCalendar().sync(ref, WINDOW, None)
+    assert [e.id for e in result.events] == ["fine"]
+    [note] = result.notes
+    assert note.text == "1 event skipped (cannot be read: Start time is greater than end time)"
+    assert note.events == (f"{path}: unparsable",)
