@@ -40,36 +40,53 @@ def one_line(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+class _Tally:
+    """How many events one note concerns, and the first few of them by name."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.names: list[str] = []
+
+    def add(self, name: str, message: str, *args: object) -> None:
+        """Count the event ``name``; log ``message`` at INFO for the first few, then DEBUG."""
+        self.count += 1
+        if len(self.names) < Notes.SHOWN:
+            self.names.append(name)
+        logger.log(logging.INFO if self.count <= Notes.SHOWN else logging.DEBUG, message, *args)
+
+
 class Notes:
     """What was read around in one calendar (all its files), as the user is told it.
 
     Each malformed event is counted under the documented rule that skipped or repaired
-    it (docs/calendars.md) and named, file and UID, at INFO; :meth:`read_notes` gives
+    it (docs/calendars.md) and named, file and UID, at INFO (the first ten of each note,
+    the rest at DEBUG, so a big calendar does not flood the log); :meth:`read_notes` gives
     the counts for :attr:`worker.model.SyncResult.notes`, which the sync logs once
     per calendar as a WARNING."""
 
     SHOWN = 10  # events named per note
 
     def __init__(self) -> None:
-        self._events: dict[tuple[str, str], list[str]] = {}  # (verb, why) -> names
-        self._zones: dict[str, list[str]] = {}  # read as <zone> -> unknown TZIDs
-        self._zone_events: dict[str, list[str]] = {}
+        self._events: dict[tuple[str, str], _Tally] = {}  # ("event skipped", why) -> tally
+        self._zones: dict[str, list[str]] = {}  # read as <zone> -> the unknown TZIDs
+        self._zone_events: dict[str, _Tally] = {}
         self._other: dict[str, int] = {}
 
     def skipped(self, why: str, source: str, uid: str, noun: str = "event") -> None:
-        logger.info("%s: %s %s skipped: %s", source, noun, uid, why)
-        self._events.setdefault((f"{noun} skipped", why), []).append(f"{source}: {uid}")
+        tally = self._events.setdefault((f"{noun} skipped", why), _Tally())
+        tally.add(f"{source}: {uid}", "%s: %s %s skipped: %s", source, noun, uid, why)
 
     def repaired(self, why: str, source: str, uid: str) -> None:
-        logger.info("%s: event %s repaired: %s", source, uid, why)
-        self._events.setdefault(("event repaired", why), []).append(f"{source}: {uid}")
+        tally = self._events.setdefault(("event repaired", why), _Tally())
+        tally.add(f"{source}: {uid}", "%s: event %s repaired: %s", source, uid, why)
 
     def unknown_zone(self, tzid: str, read_as: str, source: str, uid: str) -> None:
-        logger.info("%s: event %s in an unknown zone %r, read as %s", source, uid, tzid, read_as)
         zones = self._zones.setdefault(read_as, [])
         if tzid not in zones:
             zones.append(tzid)
-        self._zone_events.setdefault(read_as, []).append(f"{source}: {uid}")
+        tally = self._zone_events.setdefault(read_as, _Tally())
+        message = "%s: event %s in an unknown zone %r, read as %s"
+        tally.add(f"{source}: {uid}", message, source, uid, tzid, read_as)
 
     def add(self, text: str) -> None:
         """Something read around that is no one event's (an unknown X-WR-TIMEZONE)."""
@@ -78,17 +95,15 @@ class Notes:
     def read_notes(self) -> tuple[ReadNote, ...]:
         notes = []
         for read_as, tzids in self._zones.items():
-            names = self._zone_events[read_as]
+            tally = self._zone_events[read_as]
             shown = ", ".join(repr(one_line(t, 60)) for t in tzids[:3])
             shown += f" and {len(tzids) - 3} more" if len(tzids) > 3 else ""
-            text = f"{_events(len(names))} in an unknown zone ({shown}): read as {read_as}"
-            notes.append(ReadNote(text, len(names), tuple(names[: self.SHOWN])))
-        for (verb, why), names in self._events.items():
+            text = f"{_events(tally.count)} in an unknown zone ({shown}): read as {read_as}"
+            notes.append(ReadNote(text, tally.count, tuple(tally.names)))
+        for (verb, why), tally in self._events.items():
             noun, _, done = verb.partition(" ")
-            count = _events(len(names)) if noun == "event" else f"{len(names)} {noun}"
-            notes.append(
-                ReadNote(f"{count} {done} ({why})", len(names), tuple(names[: self.SHOWN]))
-            )
+            count = _events(tally.count) if noun == "event" else f"{tally.count} {noun}"
+            notes.append(ReadNote(f"{count} {done} ({why})", tally.count, tuple(tally.names)))
         notes.extend(ReadNote(t if n == 1 else f"{t} (x{n})") for t, n in self._other.items())
         return tuple(notes)
 
