@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -100,7 +100,7 @@ def windows(name: str) -> ZoneInfo | None:
     return _zoneinfo(found) if found else None
 
 
-@cache
+@lru_cache(maxsize=1024)  # TZIDs come from files: bounded
 def iana(name: str) -> ZoneInfo | None:
     """The IANA zone ``name`` is, or ends with after a vendor prefix; None if none."""
     parts = name.split("/")
@@ -120,7 +120,7 @@ def _zoneinfo(name: str) -> ZoneInfo | None:
         return None
 
 
-@cache
+@lru_cache(maxsize=1024)
 def _display_name(name: str) -> str | None:
     """The Windows id of a display name, as the module docstring says; None if none."""
     offset, text = _split(name)
