@@ -120,7 +120,9 @@ class IcsCalendar:
             with open(cal.location, "rb") as fh:
                 data = self._read(fh, cal.location)
         return _ical.description(
-            _ical.parse(data, cal.shown), event_id, _ical.zone_of(cal, cal.shown)
+            _ical.parse(data, cal.shown, salvage_events=True),
+            event_id,
+            _ical.zone_of(cal, cal.shown),
         )
 
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:

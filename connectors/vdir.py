@@ -152,7 +152,9 @@ class VdirCalendar:
         for path, _ in _listing(_folder(cal.location)):
             data = _read(path)
             if data and event_id.rpartition("@")[0 if "@" in event_id else 2].encode() in data:
-                found = _ical.description(_ical.parse(data, str(path)), event_id, tz)
+                found = _ical.description(
+                    _ical.parse(data, str(path), salvage_events=True), event_id, tz
+                )
                 if found is not None:
                     return found
         return None
