@@ -5,18 +5,19 @@ One lenient path for every iCalendar source. :func:`parse` turns bytes into cale
 inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
 user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
 file (never quoting it: a file that is not iCalendar may be anything, ``/etc/shadow``);
-what can be read around is read around, and said once in a WARNING log line.
+what can be read around is read around and counted in :class:`Notes`: each malformed
+event skipped or repaired by its rule in docs/calendars.md, named (file and UID) at INFO.
 
 Expansion is bounded (:mod:`connectors._bounds`): each series is rewritten before
 dateutil walks it, and expanded lazily, series by series (plain events first), within
 one :class:`~connectors._bounds.Budget` per calendar of instances and time; a series
 that fails to expand is skipped alone.
 
-Time zones, in the order they are tried: the zone icalendar resolved (IANA names, Windows
-names such as ``W. Europe Standard Time``, the file's own VTIMEZONE definitions); a
-VTIMEZONE or Windows name that matches once stray whitespace is ignored; ``X-WR-TIMEZONE``
-for floating times; and last the owner's zone (``CalendarRef.timezone``), which is how
-floating times and unknown TZIDs are read.
+Time zones: a TZID is resolved by :func:`connectors._zones.find` (IANA name, the file's
+own VTIMEZONE, Windows zone id, Windows display name), whatever icalendar made of it;
+floating times are read in ``X-WR-TIMEZONE`` when the file names one, else in the
+owner's zone (``CalendarRef.timezone``), and so are the times of a TZID nothing knows,
+counted as events in an unknown zone.
 
 Event ids: the UID; for an occurrence of a recurring series, ``UID@RECURRENCE-ID`` with
 the RECURRENCE-ID in UTC (``uid@20261104T090000Z``), or as ``YYYYMMDD`` for an all-day
@@ -30,9 +31,8 @@ import itertools
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from time import time_ns
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,11 +40,19 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
-from icalendar.prop import vDDDLists, vDDDTypes
-from icalendar.timezone import tzp
-from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from connectors import _zones
 from connectors._bounds import Budget, bound_series
+from connectors._readaround import (
+    NO_START_NEEDED,
+    SALVAGED,
+    Notes,
+    malformed,
+    mixed,
+    one_line,
+    salvage,
+    written_length,
+)
 from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
 from worker.model import (
     UTC,
@@ -101,13 +109,6 @@ def unreadable(source: str, what: str, fix: str = FIX_FILE) -> CalendarUnreadabl
     return CalendarUnreadable(Problem(one_line(what), fix, file=source))
 
 
-def one_line(text: str, limit: int = 160) -> str:
-    """``text`` as one printable line of at most ``limit`` characters."""
-    printable = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in text)
-    flat = " ".join(printable.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def zone_of(cal: CalendarRef, source: str) -> ZoneInfo:
     try:
         return ZoneInfo(cal.timezone)
@@ -120,8 +121,14 @@ def zone_of(cal: CalendarRef, source: str) -> ZoneInfo:
 
 
 # -- parsing ---------------------------------------------------------------------------
-def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calendar]:
-    """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``."""
+def parse(
+    data: bytes, source: str, fix: str = FIX_FILE, salvage_events: bool = False
+) -> list[icalendar.Calendar]:
+    """Every VCALENDAR in ``data``; raises :class:`CalendarUnreadable` naming ``source``.
+
+    ``salvage_events`` (to read events, never to write a file back): a file that does
+    not parse whole is read component by component (:func:`_readaround.salvage`), what
+    does not parse left out and counted when its events are read."""
     if not data.strip():
         raise unreadable(source, "the file is empty, not an iCalendar file", fix)
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n")[:7].upper().startswith(b"BEGIN:V"):
@@ -131,7 +138,11 @@ def parse(data: bytes, source: str, fix: str = FIX_FILE) -> list[icalendar.Calen
     try:
         components = icalendar.Calendar.from_ical(data, multiple=True)
     except Exception as exc:
-        raise unreadable(source, f"not a valid iCalendar file ({_where(exc, data)})", fix) from None
+        salvaged = salvage(data) if salvage_events else None
+        if salvaged is None:
+            what = f"not a valid iCalendar file ({_where(exc, data)})"
+            raise unreadable(source, what, fix) from None
+        components = salvaged
     calendars: list[icalendar.Calendar] = []
     for component in components:
         if component.name == "VCALENDAR":
@@ -172,21 +183,6 @@ def _where(exc: Exception, data: bytes) -> str:
 
 
 # -- expansion and mapping ------------------------------------------------------------
-class _Notes:
-    """What was read around in one source; logged once as a WARNING."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, int] = {}
-
-    def add(self, text: str) -> None:
-        self.items[text] = self.items.get(text, 0) + 1
-
-    def log(self, source: str) -> None:
-        if self.items:
-            parts = [t if n == 1 else f"{t} (x{n})" for t, n in self.items.items()]
-            logger.warning("%s: read around problems: %s", source, one_line("; ".join(parts), 400))
-
-
 def events_between(
     calendars: Iterable[icalendar.Calendar],
     cal: CalendarRef,
@@ -194,52 +190,68 @@ def events_between(
     source: str,
     etag: str | None = None,
     budget: Budget | None = None,
+    notes: Notes | None = None,
 ) -> list[Event]:
     """Every occurrence overlapping ``window``, ids unique (a later duplicate wins).
 
     ``budget`` bounds the work (:mod:`connectors._bounds`; one per calendar, shared by
-    its files): what does not fit is left out and ``budget.truncated`` says why."""
+    its files): what does not fit is left out and ``budget.truncated`` says why.
+    ``notes`` (one per calendar, shared by its files) counts what was read around."""
     tz = zone_of(cal, source)
     budget = budget if budget is not None else Budget()
     budget.sources = max(budget.sources - 1, 0)  # this one is being read
-    notes = _Notes()
+    notes = notes if notes is not None else Notes()
     found: dict[str, Event] = {}
     try:
         for calendar in calendars:
-            series = _prepare(calendar, tz, notes)
+            for verb, why, uid in getattr(calendar, SALVAGED, ()):
+                (notes.skipped if verb == "skipped" else notes.repaired)(why, source, uid)
+            series = _prepare(calendar, tz, notes, source)
             for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
                     event = _to_event(component, cal, tz, series, etag)
                 except Exception as exc:
-                    notes.add(f"skipped an event that could not be read ({exc})")
+                    why = f"cannot be read: {_reason(exc)}"
+                    notes.skipped(why, source, str(component.get("UID", "?")))
                     continue
                 if _in_window(event, window):
                     found[event.id] = event
+                    _note_event(event, series, notes, source)
     except CalendarUnreadable:
         raise
     except Exception as exc:
         raise unreadable(source, f"cannot read its events ({type(exc).__name__}: {exc})") from None
-    notes.log(source)
     return list(found.values())
 
 
-def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Series:
-    """Repair what is safe to repair in place; return what identifies series occurrences."""
+def _note_event(event: Event, series: _Series, notes: Notes, source: str) -> None:
+    """Count what this stored event was read around: an unknown zone, a DST gap."""
+    uid = event.series_id or event.id
+    unknown = series.unknown.get(uid)
+    if unknown is not None:
+        notes.unknown_zone(unknown[0], unknown[1], source, event.id)
+    if event.id in series.gap_repaired:
+        notes.repaired("zero length across a DST gap: kept its written length", source, event.id)
+
+
+def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: str) -> _Series:
+    """Repair what is safe to repair in place and leave out malformed events, each by its
+    rule (docs/calendars.md); return what identifies series occurrences."""
+    read_as = tz.key
     wr = prop_text(calendar, "X-WR-TIMEZONE")
     if wr is not None:  # x_wr_timezone needs a name zoneinfo knows
         del calendar["X-WR-TIMEZONE"]
-        name = WINDOWS_TO_OLSON.get(_norm(wr), _norm(wr))
-        try:
-            ZoneInfo(name)
-        except Exception:
-            notes.add(f"unknown X-WR-TIMEZONE {wr!r}, floating times read in {tz.key}")
+        named = _zones.find(wr, {})
+        if isinstance(named, ZoneInfo):
+            calendar["X-WR-TIMEZONE"] = read_as = named.key
         else:
-            calendar["X-WR-TIMEZONE"] = name
+            shown = one_line(wr, 60)
+            notes.add(f"unknown X-WR-TIMEZONE {shown!r}: floating times read as {tz.key}")
     zones: dict[str, tzinfo] = {}
     vtimezone: Any
     for vtimezone in calendar.walk("VTIMEZONE"):
         try:
-            zones[_norm(str(vtimezone["TZID"]))] = vtimezone.to_tz()
+            zones[_zones.norm(str(vtimezone["TZID"]))] = vtimezone.to_tz()
         except Exception:
             continue  # a bad definition: times using it are read as floating
     kept: list[Any] = []
@@ -249,22 +261,35 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: _Notes) -> _Seri
         if component.name != "VEVENT":
             kept.append(component)
             continue
-        if "DTSTART" not in component:
-            notes.add("skipped an event without DTSTART")
-            continue
-        for name in _SINGLE_PROPERTIES:
-            if isinstance(component.get(name), list):  # said twice: the first one counts
-                component[name] = component[name][0]
-                notes.add(f"an event with several {name} lines, the first one used")
         uid = component.get("UID")
         if isinstance(uid, list):
             component["UID"] = uid = uid[0]
         if uid is None or not str(uid).strip():
             digest = hashlib.sha256(component.to_ical()).hexdigest()[:20]
             component["UID"] = uid = f"no-uid-{digest}"
+        if "DTSTART" not in component:
+            unread = any("DTSTART" in str(error) for error in getattr(component, "errors", ()))
+            if unread or (prop_text(calendar, "METHOD") or "").upper() not in NO_START_NEEDED:
+                why = "its start cannot be read" if unread else "no start time"
+                notes.skipped(why, source, str(uid))
+            continue
+        for name in _SINGLE_PROPERTIES:
+            if isinstance(component.get(name), list):  # said twice: the first one counts
+                component[name] = component[name][0]
+                notes.repaired(f"several {name} lines: the first one used", source, str(uid))
+        unknown = None
         for name in _TIME_PROPERTIES:
             if name in component:
-                component[name] = _resolve(component[name], zones, tz, notes)
+                component[name], missing = _zones.resolve(component[name], zones)
+                unknown = unknown or missing
+        skip = malformed(component, tz)
+        if skip is not None:
+            notes.skipped(skip, source, str(uid))
+            continue
+        if mixed(component):
+            notes.repaired("a date and a date-time: read by its start", source, str(uid))
+        if unknown is not None:
+            series.unknown[str(uid)] = (unknown, read_as)
         if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             series.uids.add(str(uid))
         recurrence = component.get("RECURRENCE-ID")
@@ -285,6 +310,8 @@ class _Series:
         # What every instance of one source component shares, read once: the instances
         # are shallow copies, so they share its UID value (kept here, so its id stays).
         self.static: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self.unknown: dict[str, tuple[str, str]] = {}  # UID -> (unknown TZID, read as)
+        self.gap_repaired: set[str] = set()  # ids of events a DST gap shrank
 
     def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
         """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
@@ -301,7 +328,7 @@ class _Series:
             return own
         if not isinstance(raw_start, datetime):
             return _recurrence_key(raw_start - timedelta(days=shift.days), tz)
-        return _recurrence_key(_aware(raw_start, tz).astimezone(UTC) - shift, tz)
+        return _recurrence_key(_zones.aware(raw_start, tz).astimezone(UTC) - shift, tz)
 
 
 def _this_and_future(recurrence: Any) -> bool:
@@ -312,48 +339,7 @@ def _this_and_future(recurrence: Any) -> bool:
 def _shift(start: date | datetime, recurrence: date | datetime, tz: ZoneInfo) -> timedelta:
     if not isinstance(start, datetime) and not isinstance(recurrence, datetime):
         return start - recurrence
-    return _aware(start, tz).astimezone(UTC) - _aware(recurrence, tz).astimezone(UTC)
-
-
-def _resolve(value: Any, zones: dict[str, tzinfo], tz: ZoneInfo, notes: _Notes) -> Any:
-    """Give naive times that name a TZID icalendar could not resolve their zone, if found."""
-    if isinstance(value, list):
-        return [_resolve(v, zones, tz, notes) for v in value]
-    tzid = value.params.get("TZID") if hasattr(value, "params") else None
-    if not tzid:
-        return value
-    if isinstance(value, vDDDTypes):
-        values = [value.dt]
-    elif isinstance(value, vDDDLists):
-        values = [v.dt for v in value.dts]
-    else:
-        return value
-    dts = [d for d in values if isinstance(d, datetime)]
-    if len(dts) != len(values) or all(d.tzinfo is not None for d in dts):
-        return value  # dates, periods or already resolved
-    found = zones.get(_norm(str(tzid))) or _zone(_norm(str(tzid)))
-    if found is None:
-        notes.add(f"unknown time zone {str(tzid)!r} read as {tz.key}")
-        return value
-    aware = [d if d.tzinfo else d.replace(tzinfo=found) for d in dts]
-    if isinstance(value, vDDDTypes):
-        return vDDDTypes(aware[0])
-    return vDDDLists(aware)
-
-
-def _norm(tzid: str) -> str:
-    return " ".join(tzid.replace('"', " ").split()).strip("/")
-
-
-def _zone(name: str) -> tzinfo | None:
-    name = _norm(name)
-    try:
-        found: tzinfo | None = tzp.timezone(name)
-    except Exception:
-        found = None
-    if found is None and name in WINDOWS_TO_OLSON:
-        found = ZoneInfo(WINDOWS_TO_OLSON[name])
-    return found
+    return _zones.aware(start, tz).astimezone(UTC) - _zones.aware(recurrence, tz).astimezone(UTC)
 
 
 def _expand(
@@ -361,7 +347,7 @@ def _expand(
     window: TimeRange,
     tz: ZoneInfo,
     source: str,
-    notes: _Notes,
+    notes: Notes,
     budget: Budget,
 ) -> Iterator[Any]:
     """Occurrences between the window's ends; floating and all-day times compare in ``tz``.
@@ -392,7 +378,7 @@ def _expand(
         except Exception as exc:
             what = f"cannot expand its recurring events ({_reason(exc)})"
             raise unreadable(source, what) from None
-        notes.add(f"skipped a recurring series that cannot be expanded ({_reason(strict)})")
+        notes.skipped(f"cannot be expanded: {_reason(strict)}", source, "?", "series")
     # plain events first: a series cut at the cap must not crowd out the rest of the file
     for series in sorted(query.series, key=lambda found: str(found.uid) in recurring):
         if budget.full() or budget.out_of_time():
@@ -402,7 +388,7 @@ def _expand(
         try:
             found = list(itertools.islice(series.between(start, end), max(room, 0) + 1))
         except Exception as exc:  # that series only: the rest of the file is read
-            notes.add(f"skipped a recurring series that cannot be expanded ({_reason(exc)})")
+            notes.skipped(f"cannot be expanded: {_reason(exc)}", source, str(series.uid), "series")
             continue
         if len(found) > room:
             found = found[: max(room, 0)]
@@ -425,19 +411,22 @@ def _to_event(
     raw_start = component["DTSTART"].dt
     raw_end = component["DTEND"].dt if "DTEND" in component else None
     all_day = not isinstance(raw_start, datetime)
-    start = _aware(raw_start, tz)
+    start = _zones.aware(raw_start, tz)
     if raw_end is None:
-        end = _aware(raw_start + timedelta(days=1), tz) if all_day else start
+        end = _zones.aware(raw_start + timedelta(days=1), tz) if all_day else start
     else:
-        end = _aware(raw_end, tz)
+        end = _zones.aware(raw_end, tz)
     if all_day and end <= start:  # DTEND == DTSTART on an all-day event: one day meant
-        end = _aware(raw_start + timedelta(days=1), tz)
-    end = max(start, end)
-    if not all_day:
+        end = _zones.aware(raw_start + timedelta(days=1), tz)
+    event_id = _event_id(uid, component, raw_start, tz, series)
+    if not all_day:  # compared in UTC: Python compares times of one zone by the wall clock
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-    event_id, series_id = uid, None
-    if uid in series.uids:
-        event_id, series_id = f"{uid}@{series.key(uid, component, raw_start, tz)}", uid
+        length = written_length(raw_start, raw_end) if raw_end is not None else None
+        if end <= start and length is not None:  # a DST gap took its length: keep the written one
+            end = start + length
+            series.gap_repaired.add(event_id)
+    end = max(start, end)
+    series_id = uid if uid in series.uids else None
     uid_value = component["UID"]
     shared = series.static.get(id(uid_value))
     if shared is None or shared[0] is not uid_value:
@@ -453,6 +442,14 @@ def _to_event(
         etag=etag,
         **shared[1],
     )
+
+
+def _event_id(
+    uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo, series: _Series
+) -> str:
+    if uid not in series.uids:
+        return uid
+    return f"{uid}@{series.key(uid, component, raw_start, tz)}"
 
 
 def _shared_fields(component: Any, cal: CalendarRef) -> dict[str, Any]:
@@ -479,22 +476,10 @@ def _in_window(event: Event, window: TimeRange) -> bool:
     return event.range.overlaps(window)
 
 
-def _aware(value: date | datetime, tz: ZoneInfo) -> datetime:
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time(0))
-    if value.tzinfo is not None and value.utcoffset() is not None:
-        return value
-    naive = value.replace(tzinfo=None)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:  # skipped by DST
-        return naive.replace(tzinfo=tz, fold=1).astimezone(UTC).astimezone(tz)
-    return aware
-
-
 def _recurrence_key(moment: date | datetime, tz: ZoneInfo) -> str:
     if not isinstance(moment, datetime):
         return moment.strftime("%Y%m%d")
-    return _aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _zones.aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from connectors import _ical
+from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors._deadline import DeadlineAdapter, deadline
 from connectors.base import CalendarUnreadable, Problem, ReadOnlyCalendar, TransientError
@@ -120,7 +120,9 @@ class IcsCalendar:
             with open(cal.location, "rb") as fh:
                 data = self._read(fh, cal.location)
         return _ical.description(
-            _ical.parse(data, cal.shown), event_id, _ical.zone_of(cal, cal.shown)
+            _ical.parse(data, cal.shown, salvage_events=True),
+            event_id,
+            _ical.zone_of(cal, cal.shown),
         )
 
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
@@ -168,7 +170,8 @@ class IcsCalendar:
         new_state = SyncState(fingerprint=fingerprint, window=window)
         if prior is not None and previous.rpartition(":")[2] == digest:  # touched only
             return _unchanged(new_state)
-        return self._expand(_ical.parse(data, path), cal, window, path, new_state)
+        calendars = _ical.parse(data, path, salvage_events=True)
+        return self._expand(calendars, cal, window, path, new_state)
 
     def _read(self, handle: Any, path: str, size: int | None = None) -> bytes:
         """A file's bytes, refused in one line past ``max_bytes`` (never read whole first)."""
@@ -216,7 +219,7 @@ class IcsCalendar:
         if prior is not None and prior.fingerprint == digest:
             return _unchanged(new_state)  # a server without validators sent the same bytes
         html = "html" in response.headers.get("Content-Type", "").lower()
-        calendars = _ical.parse(data, shown, _FIX_HTML if html else _ical.FIX_FILE)
+        calendars = _ical.parse(data, shown, _FIX_HTML if html else _ical.FIX_FILE, True)
         return self._expand(calendars, cal, window, shown, new_state)
 
     def _expand(
@@ -228,10 +231,15 @@ class IcsCalendar:
         state: SyncState,
     ) -> SyncResult:
         """The whole calendar for ``window``, expanded within this calendar's budget."""
-        budget = Budget(self._limits)
-        events = _ical.events_between(calendars, cal, window, shown, budget=budget)
+        budget, notes = Budget(self._limits), _readaround.Notes()
+        events = _ical.events_between(calendars, cal, window, shown, budget=budget, notes=notes)
         return SyncResult(
-            events=tuple(events), removed=(), state=state, full=True, truncated=budget.truncated
+            events=tuple(events),
+            removed=(),
+            state=state,
+            full=True,
+            truncated=budget.truncated,
+            notes=notes.read_notes(),
         )
 
     def _get(

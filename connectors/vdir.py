@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import icalendar
 
-from connectors import _ical
+from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors.base import (
     BLOCK_PROPERTY,
@@ -108,7 +108,7 @@ class VdirCalendar:
         _ical.zone_of(cal, cal.location)  # a wrong zone fails the calendar, not each file
         found: dict[str, Event] = {}
         skipped: list[str] = []
-        budget = Budget(self._limits, sources=len(files))
+        budget, notes = Budget(self._limits, sources=len(files)), _readaround.Notes()
         for path, st in files:
             try:  # one file that cannot be read is skipped and named; the others are read
                 if st.st_size > self._limits.max_bytes:
@@ -116,9 +116,9 @@ class VdirCalendar:
                 data = contents[path] if path in contents else _read(path)
                 if data is None:
                     continue  # deleted since the listing; the next sync sees the new listing
-                calendars = _ical.parse(data, str(path))
+                calendars = _ical.parse(data, str(path), salvage_events=True)
                 events = _ical.events_between(
-                    calendars, cal, window, str(path), etag_of(st), budget
+                    calendars, cal, window, str(path), etag_of(st), budget, notes
                 )
             except Exception as exc:  # contained to its file, which is named below
                 skipped.append(path.name)
@@ -143,6 +143,7 @@ class VdirCalendar:
             full=True,
             truncated="; ".join(note for note in (_skipped_note(skipped), budget.truncated) if note)
             or None,
+            notes=notes.read_notes(),
         )
 
     def describe(self, cal: CalendarRef, event_id: str) -> str | None:
@@ -151,7 +152,9 @@ class VdirCalendar:
         for path, _ in _listing(_folder(cal.location)):
             data = _read(path)
             if data and event_id.rpartition("@")[0 if "@" in event_id else 2].encode() in data:
-                found = _ical.description(_ical.parse(data, str(path)), event_id, tz)
+                found = _ical.description(
+                    _ical.parse(data, str(path), salvage_events=True), event_id, tz
+                )
                 if found is not None:
                     return found
         return None
@@ -259,7 +262,7 @@ def _skipped_note(names: Sequence[str]) -> str | None:
     """``SyncResult.truncated`` for skipped files: one line naming the first few."""
     if not names:
         return None
-    shown = ", ".join(_ical.one_line(n, 80) for n in names[:3])
+    shown = ", ".join(_readaround.one_line(n, 80) for n in names[:3])
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
     noun = "file" if len(names) == 1 else "files"
     return f"skipped {len(names)} unreadable {noun}: {shown}{more}"

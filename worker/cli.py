@@ -67,8 +67,8 @@ def _sync_table(reports: list[syncing.SyncReport]) -> Table:
             "unchanged": "unchanged",
             "failed": f"[red]failed[/]: {escape(r.error or '')}",
         }[r.outcome]
-        if r.truncated:
-            result += f", [yellow]truncated[/]: {escape(r.truncated)}"
+        if r.said:
+            result += f", [yellow]{escape(r.said)}[/]"
         took = f"{r.seconds * 1000:.0f} ms"
         where = escape(f"{r.kind}: {_short(r.location)}")
         table.add_row(escape(r.owner), where, result, str(r.events), took)

@@ -15,7 +15,7 @@ from connectors.base import MissingExtra, UserError
 from worker import config as config_mod
 from worker.cli_common import ConfigOpt, _config_path, _runtime, app, out
 from worker.model import UTC, redact_location
-from worker.store import Store
+from worker.store import CalendarStatus, Store
 
 
 @app.command()
@@ -86,12 +86,30 @@ def _doctor_calendars(settings: config_mod.Settings, store: Store) -> list[str]:
             needs.append(f"{ref.key}: never synced — run `steadyhand sync`")
     for c in known.values():
         last = c.last_ok.strftime("%Y-%m-%d %H:%M UTC") if c.last_ok else "never"
-        note = c.last_error or (f"read, truncated: {c.truncated}" if c.truncated else "")
+        said = [f"truncated: {c.truncated}"] if c.truncated else []
+        said += [n.text for n in c.notes]
+        note = c.last_error or (f"read, {'; '.join(said)}" if said else "")
         table.add_row(escape(c.calendar_key), str(c.event_count), last, escape(note))
         if c.last_error:
             needs.append(f"{c.calendar_key}: {c.last_error} — fix it, then `steadyhand sync`")
     out.print(table)
+    _say_read_around(list(known.values()))
     return needs
+
+
+def _say_read_around(calendars: list[CalendarStatus]) -> None:
+    """The events each calendar's last read skipped, repaired or read in another zone,
+    named by file and UID (docs/calendars.md)."""
+    named = [(c, n) for c in calendars for n in c.notes if n.events]
+    if not named:
+        return
+    out.print("Read around in the last sync (docs/calendars.md):")
+    for c, n in named:
+        out.print(f"  {c.calendar_key}: {n.text}:", markup=False, soft_wrap=True)
+        for event in n.events:
+            out.print(f"    {event}", markup=False, soft_wrap=True)
+        if n.count > len(n.events):
+            out.print(f"    and {n.count - len(n.events)} more", markup=False)
 
 
 def _doctor_tokens(settings: config_mod.Settings) -> list[str]:

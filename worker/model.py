@@ -305,6 +305,20 @@ class SyncState:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadNote:
+    """Something a sync read around, for the person who reads its report.
+
+    ``text`` is what the sync table and ``doctor`` show (``1 event skipped (ends before
+    it starts)``, ``6 events in an unknown zone ('X'): read as Europe/Berlin``);
+    ``count`` how many events it concerns and ``events`` the first few of them, each
+    named by its file and UID (``cal.ics: UID abc``), for the log and ``doctor``."""
+
+    text: str
+    count: int = 0
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SyncResult:
     """``full``: ``events`` is the whole calendar for the window (replace what you had).
     Otherwise ``events`` are new or changed and ``removed`` lists deleted event ids.
@@ -318,6 +332,8 @@ class SyncResult:
     #: Why not everything was read (a series cut at ``SyncLimits.max_events``, a time
     #: budget spent); None when the calendar was read whole.
     truncated: str | None = None
+    #: What was read around (an unknown zone, a malformed event skipped or repaired).
+    notes: tuple[ReadNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from worker.model import (
     UTC,
     Event,
     EventType,
+    ReadNote,
     Response,
     Status,
     SyncState,
@@ -57,6 +58,7 @@ from worker.store_tables import (
     events,
     metadata,
     outbox,
+    read_notes,
     sync_notes,
     sync_state,
     ticks,
@@ -110,6 +112,7 @@ class CalendarStatus:
     last_ok: datetime | None
     last_error: str | None
     truncated: str | None = None  # why the last good read kept only part of it
+    notes: tuple[ReadNote, ...] = ()  # what the last read read around
 
 
 class Store:
@@ -211,14 +214,15 @@ class Store:
         store_titles: bool,
         truncated: str | None = None,
         read: bool = True,
+        notes: Sequence[ReadNote] = (),
     ) -> int:
         """Store one sync's outcome in one transaction; return the calendar's event count.
 
         Values are fitted to their columns on every database alike (:func:`_event_row`):
         an over-long id is kept as a prefix and its hash, NULs are dropped, long text cut;
         of two events with the same (fitted) id the later one is kept. ``truncated`` says
-        why a read kept only part of the calendar; when nothing was read (``read`` False)
-        what the last read said stays."""
+        why a read kept only part of the calendar and ``notes`` what it read around; when
+        nothing was read (``read`` False) what the last read said stays."""
         fitted = {}
         for e in changed:
             row = _event_row(calendar_key, owner, e, store_titles)
@@ -255,6 +259,16 @@ class Store:
                 if truncated:
                     note = {"calendar_key": calendar_key, "truncated": _fit_text(truncated, 1000)}
                     conn.execute(insert(sync_notes).values(**note))
+                conn.execute(delete(read_notes).where(read_notes.c.calendar_key == calendar_key))
+                for position, said in enumerate(notes):
+                    row = {
+                        "calendar_key": calendar_key,
+                        "position": position,
+                        "text": _fit_text(said.text, 1000),
+                        "count": said.count,
+                        "events": _fit_text("\n".join(said.events), 4000),
+                    }
+                    conn.execute(insert(read_notes).values(**row))
         return count
 
     def record_sync_error(
@@ -285,6 +299,11 @@ class Store:
             rows = conn.execute(select(sync_state).order_by(sync_state.c.calendar_key)).all()
             found = conn.execute(select(sync_notes.c.calendar_key, sync_notes.c.truncated))
             notes = {key: why for key, why in found}
+            said: dict[str, list[ReadNote]] = {}
+            n = read_notes.c
+            query = select(n.calendar_key, n.text, n.count, n.events).order_by(n.position)
+            for key, text, count, events in conn.execute(query):
+                said.setdefault(key, []).append(ReadNote(text, count, tuple(events.splitlines())))
         return [
             CalendarStatus(
                 r.calendar_key,
@@ -294,6 +313,7 @@ class Store:
                 _dt(r.last_ok_ts) if r.last_ok_ts else None,
                 r.last_error,
                 notes.get(r.calendar_key),
+                tuple(said.get(r.calendar_key, ())),
             )
             for r in rows
         ]

@@ -73,6 +73,18 @@ sync_notes = Table(
     Column("truncated", Text, nullable=False),
 )
 
+#: What a calendar's last read read around (docs/calendars.md): each note's text, how many
+#: events it concerns and the first few of them (file and UID), one per line.
+read_notes = Table(
+    "read_notes",
+    metadata,
+    Column("calendar_key", String(300), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("events", Text, nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -24,6 +24,7 @@ from worker.config import Settings
 from worker.model import (
     UTC,
     CalendarRef,
+    ReadNote,
     SyncResult,
     TimeRange,
 )
@@ -48,6 +49,13 @@ class SyncReport:
     error: str | None = None
     fixable: bool = False  # the error is the user's to fix (a bad file), not a passing fault
     truncated: str | None = None  # read, but only part of it: why
+    notes: tuple[ReadNote, ...] = ()  # what was read around (an unknown zone, a bad event)
+
+    @property
+    def said(self) -> str:
+        """What the read said beyond ``read``: ``truncated: …; 1 event skipped (…)``."""
+        parts = [f"truncated: {self.truncated}"] if self.truncated else []
+        return "; ".join([*parts, *(note.text for note in self.notes)])
 
 
 def sync_window(settings: Settings, now: datetime) -> TimeRange:
@@ -167,13 +175,11 @@ def _record(
         rt.settings.privacy.store_titles,
         truncated=truncated,
         read=not result.unchanged,
+        notes=result.notes,
     )
     elapsed = time.perf_counter() - started
     state = "unchanged" if result.unchanged else "read"
-    if truncated:
-        logger.warning("sync %s: read, truncated: %s", ref.key, truncated)
-    logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, state, count, elapsed)
-    return SyncReport(
+    report = SyncReport(
         ref.key,
         ref.owner,
         ref.kind,
@@ -184,7 +190,12 @@ def _record(
         len(result.removed),
         elapsed,
         truncated=truncated,
+        notes=result.notes,
     )
+    if report.said:  # once per calendar; the connector named each event at INFO
+        logger.warning("sync %s: read, %s", ref.key, report.said)
+    logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, state, count, elapsed)
+    return report
 
 
 def _error_line(exc: BaseException) -> str:
