@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from connectors.base import Problem, UserError
-from worker import analysis, programs, schedule
+from worker import analysis, programs, schedule, wording
 from worker.config import parse_clock, parse_days
-from worker.model import UTC, Event, Person, Response, Status, local_day_range
+from worker.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
 from worker.services import (
     Runtime,
     day_metrics,
@@ -420,8 +421,23 @@ def _event_period(ev: Event) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "_", ev.id)[:120]
 
 
-def fill_at_send_time(rt: Runtime, program: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Values read when the email is sent and never stored: a follow-up's commitments."""
+class TooLate(Exception):
+    """A send whose words could no longer be true: dropped (and audited), not failed."""
+
+
+def fill_at_send_time(
+    rt: Runtime, program: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The values a send needs that are known only when it goes out at ``now``, never
+    stored: a follow-up's commitments (read from the 1:1's description) and a
+    reflection's words about its day and the next working day (in the recipient's zone,
+    :func:`worker.wording.reflection_at_send`). A reflection more than one working day
+    late (:func:`worker.schedule.too_late`) raises :class:`TooLate`; in a bundle, that
+    part alone is left out and audited, and the bundle raises only when none is left."""
+    if program == "bundle":
+        return _fill_bundle(rt, payload, now)
+    if program == "reflection":
+        return _reflection_at(payload, now)
     wanted = payload.get("_describe")
     if program != "followup" or not wanted:
         return payload
@@ -435,6 +451,40 @@ def fill_at_send_time(rt: Runtime, program: str, payload: dict[str, Any]) -> dic
             except Exception as exc:  # the email still goes, with an empty list to fill in
                 logger.warning("could not read the 1:1's description: %s", exc)
     return {**payload, "commitments": programs.commitments(description)}
+
+
+def _reflection_at(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    facts = payload.get("_reflect")
+    if isinstance(facts, dict):
+        late = schedule.too_late(
+            date.fromisoformat(facts["day"]),
+            date.fromisoformat(facts["next_day"]),
+            now,
+            ZoneInfo(str(payload["timezone"])),
+        )
+        if late is not None:
+            raise TooLate(late)
+    return wording.reflection_at_send(payload, now)
+
+
+def _fill_bundle(rt: Runtime, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    parts = []
+    for part in payload.get("parts", []):
+        try:
+            values = fill_at_send_time(rt, part["program"], part["payload"], now)
+            parts.append({**part, "payload": values})
+        except TooLate as late:
+            rt.store.audit(
+                "dropped",
+                now,
+                person=part["payload"].get("email"),
+                subject=part["key"],
+                detail={"why": str(late)},
+            )
+            logger.info("left %s out of its bundle: %s", part["key"], late)
+    if not parts:
+        raise TooLate("every part of the bundle was too late")
+    return {**payload, "parts": parts}
 
 
 # -- by hand -------------------------------------------------------------------------
@@ -489,7 +539,10 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
     person = rt.settings.person(email)
     moment = local_day_range(day, person.tz).start + timedelta(hours=12)
     if program == "reflection":
-        return reflection_context(rt, person, day)
+        section = rt.settings.emails.reflection
+        wall = wall_time(day, section.at if section else time(16, 30), person.tz)
+        sent = schedule.next_allowed(wall, person, _away(rt, person, wall)) or wall
+        return fill_at_send_time(rt, program, reflection_context(rt, person, day), sent)
     if program in ("recognition", "digest"):
         year, week, _ = day.isocalendar()
         due = schedule.Due(program, email, f"{year}-W{week:02}", moment, moment)
@@ -508,7 +561,7 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
         no_away: dict[str, set[date]] = {e: set() for e in people}
         for c in _followups(rt, people, no_away, moment + timedelta(hours=12), timedelta(0)):
             if c.due.recipient == person.email:
-                return fill_at_send_time(rt, "followup", c.build())
+                return fill_at_send_time(rt, "followup", c.build(), moment)
         raise UserError(
             Problem(f"no 1:1 of {email} ended on {day}", "pick the date of a 1:1 with --date")
         )
