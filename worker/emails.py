@@ -9,7 +9,8 @@ plain template values (:mod:`worker.programs`). Rules for every program:
   **bundled** into one email (and if the day's quota is used up, that bundle waits for
   their next working morning) — never dropped;
 * a follow-up's commitments are read from the 1:1's description when it is sent, and
-  never stored.
+  never stored; a reflection's words about its days are made when it is sent
+  (:mod:`worker.sending`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from connectors.base import Problem, UserError
-from worker import analysis, programs, schedule, wording
+from worker import analysis, programs, schedule
 from worker.config import parse_clock, parse_days
 from worker.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
+from worker.sending import fill_at_send_time
 from worker.services import (
     Runtime,
     day_metrics,
@@ -419,72 +420,6 @@ def _followup_values(
 
 def _event_period(ev: Event) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "_", ev.id)[:120]
-
-
-class TooLate(Exception):
-    """A send whose words could no longer be true: dropped (and audited), not failed."""
-
-
-def fill_at_send_time(
-    rt: Runtime, program: str, payload: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    """The values a send needs that are known only when it goes out at ``now``, never
-    stored: a follow-up's commitments (read from the 1:1's description) and a
-    reflection's words about its day and the next working day (in the recipient's zone,
-    :func:`worker.wording.reflection_at_send`). A reflection more than one working day
-    late (:func:`worker.schedule.too_late`) raises :class:`TooLate`; in a bundle, that
-    part alone is left out and audited, and the bundle raises only when none is left."""
-    if program == "bundle":
-        return _fill_bundle(rt, payload, now)
-    if program == "reflection":
-        return _reflection_at(payload, now)
-    wanted = payload.get("_describe")
-    if program != "followup" or not wanted:
-        return payload
-    ref = rt.settings.calendar_ref(wanted["owner"])
-    description = None
-    if ref is not None:
-        describe = getattr(rt.connector(ref), "describe", None)
-        if describe is not None:
-            try:
-                description = describe(ref, wanted["event_id"])
-            except Exception as exc:  # the email still goes, with an empty list to fill in
-                logger.warning("could not read the 1:1's description: %s", exc)
-    return {**payload, "commitments": programs.commitments(description)}
-
-
-def _reflection_at(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
-    facts = payload.get("_reflect")
-    if isinstance(facts, dict):
-        late = schedule.too_late(
-            date.fromisoformat(facts["day"]),
-            date.fromisoformat(facts["next_day"]),
-            now,
-            ZoneInfo(str(payload["timezone"])),
-        )
-        if late is not None:
-            raise TooLate(late)
-    return wording.reflection_at_send(payload, now)
-
-
-def _fill_bundle(rt: Runtime, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
-    parts = []
-    for part in payload.get("parts", []):
-        try:
-            values = fill_at_send_time(rt, part["program"], part["payload"], now)
-            parts.append({**part, "payload": values})
-        except TooLate as late:
-            rt.store.audit(
-                "dropped",
-                now,
-                person=part["payload"].get("email"),
-                subject=part["key"],
-                detail={"why": str(late)},
-            )
-            logger.info("left %s out of its bundle: %s", part["key"], late)
-    if not parts:
-        raise TooLate("every part of the bundle was too late")
-    return {**payload, "parts": parts}
 
 
 # -- by hand -------------------------------------------------------------------------

@@ -361,7 +361,7 @@ def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Deliv
 
 
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
-    from worker import emails
+    from worker import sending
 
     if rt.store.is_unsubscribed(row.recipient, row.program):
         rt.store.audit(
@@ -375,8 +375,8 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
     )
     link = mail.unsubscribe_link(rt.settings.mail.unsubscribe_url, person.email, row.program)
     try:
-        filled = emails.fill_at_send_time(rt, row.program, row.payload, now)
-    except emails.TooLate as late:  # its words could no longer be true: dropped, not failed
+        filled = sending.fill_at_send_time(rt, row.program, row.payload, now)
+    except sending.TooLate as late:  # its words could no longer be true: dropped, not failed
         rt.store.audit(
             "dropped", now, person=row.recipient, subject=row.key, detail={"why": str(late)}
         )
