@@ -550,7 +550,8 @@ def test_unsubscribe_url_without_a_secret_key_is_a_warning_and_exit_0(
     assert result.code == 0
     assert err_lines(result, project) == [
         "warning: steadyhand.yaml:2: mail.unsubscribe_url: mail.unsubscribe_url is set but "
-        "STEADYHAND_SECRET_KEY is not: emails will carry only the mailto unsubscribe — set "
+        "STEADYHAND_SECRET_KEY is not: emails will carry no unsubscribe link (their footer "
+        "names `steadyhand unsubscribe`) — set "
         "STEADYHAND_SECRET_KEY (the same key that encrypts tokens) in the worker's environment"
     ]
     assert "OK" in result.out

@@ -105,16 +105,13 @@ def test_reflection_goes_to_whoever_is_inside_working_hours_now(world) -> None:
     assert message["To"] == "Ana Lima <ana@example.com>"
     assert message["Subject"] == "Your day, Thursday 5 November: 4.0 h in meetings"
     assert message["X-Steadyhand-Key"] == "reflection:ana@example.com:2026-11-05"
-    assert (
-        message["List-Unsubscribe"]
-        == "<mailto:steadyhand@example.com?subject=unsubscribe%20reflection>"
-    )
+    assert message["List-Unsubscribe"] is None  # no link configured: nothing to act on
     assert message.get_content_type() == "multipart/alternative"
     text, html = bodies(message)
     assert "Hi Ana," in text
     assert "Meetings        4.0 h (47 % of your working time)\n" in text  # 3.5 h of 7.5 h
     assert "Outside hours   30 min of meetings outside your working hours" in text  # lunch
-    assert "Tomorrow (Friday 6 November): 1.0 h of meetings, the first at 10:00." in text
+    assert "Tomorrow, Friday 6 November: 1.0 h of meetings, the first at 10:00." in text
     assert "<strong>4.0 h</strong>" in html
 
     clock.now = at(NEW_YORK, "2026-11-05 16:40")

@@ -9,7 +9,8 @@ plain template values (:mod:`worker.programs`). Rules for every program:
   **bundled** into one email (and if the day's quota is used up, that bundle waits for
   their next working morning) — never dropped;
 * a follow-up's commitments are read from the 1:1's description when it is sent, and
-  never stored.
+  never stored; a reflection's words about its days are made when it is sent
+  (:mod:`worker.sending`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any, TypeVar
 from connectors.base import Problem, UserError
 from worker import analysis, programs, schedule
 from worker.config import parse_clock, parse_days
-from worker.model import UTC, Event, Person, Response, Status, local_day_range
+from worker.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
+from worker.sending import fill_at_send_time
 from worker.services import (
     Runtime,
     day_metrics,
@@ -420,23 +422,6 @@ def _event_period(ev: Event) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "_", ev.id)[:120]
 
 
-def fill_at_send_time(rt: Runtime, program: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Values read when the email is sent and never stored: a follow-up's commitments."""
-    wanted = payload.get("_describe")
-    if program != "followup" or not wanted:
-        return payload
-    ref = rt.settings.calendar_ref(wanted["owner"])
-    description = None
-    if ref is not None:
-        describe = getattr(rt.connector(ref), "describe", None)
-        if describe is not None:
-            try:
-                description = describe(ref, wanted["event_id"])
-            except Exception as exc:  # the email still goes, with an empty list to fill in
-                logger.warning("could not read the 1:1's description: %s", exc)
-    return {**payload, "commitments": programs.commitments(description)}
-
-
 # -- by hand -------------------------------------------------------------------------
 
 
@@ -489,7 +474,10 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
     person = rt.settings.person(email)
     moment = local_day_range(day, person.tz).start + timedelta(hours=12)
     if program == "reflection":
-        return reflection_context(rt, person, day)
+        section = rt.settings.emails.reflection
+        wall = wall_time(day, section.at if section else time(16, 30), person.tz)
+        sent = schedule.next_allowed(wall, person, _away(rt, person, wall)) or wall
+        return fill_at_send_time(rt, program, reflection_context(rt, person, day), sent)
     if program in ("recognition", "digest"):
         year, week, _ = day.isocalendar()
         due = schedule.Due(program, email, f"{year}-W{week:02}", moment, moment)
@@ -508,7 +496,7 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
         no_away: dict[str, set[date]] = {e: set() for e in people}
         for c in _followups(rt, people, no_away, moment + timedelta(hours=12), timedelta(0)):
             if c.due.recipient == person.email:
-                return fill_at_send_time(rt, "followup", c.build())
+                return fill_at_send_time(rt, "followup", c.build(), moment)
         raise UserError(
             Problem(f"no 1:1 of {email} ended on {day}", "pick the date of a 1:1 with --date")
         )

@@ -30,7 +30,7 @@ from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -241,7 +241,8 @@ def unsubscribe_link(base: str | None, email_address: str, program: str) -> str 
     """The one-click URL (RFC 8058) for ``email_address`` and ``program``: a token signed
     with ``STEADYHAND_SECRET_KEY`` (itsdangerous, salt ``unsubscribe``, expires after
     :data:`UNSUBSCRIBE_MAX_AGE`), so nobody can unsubscribe someone else. None without a
-    base URL or without a key (unsigned links could be forged: the mailto stays)."""
+    base URL or without a key (unsigned links could be forged: the email then has no
+    List-Unsubscribe, and its footer names the admin's ``steadyhand unsubscribe``)."""
     serializer = _serializer()
     if not base or serializer is None:
         return None
@@ -338,7 +339,10 @@ def build(
     unsubscribe_url: str | None = None,
     cc: Sequence[Address] = (),
 ) -> EmailMessage:
-    """A multipart/alternative message with our headers (Message-ID, List-Unsubscribe)."""
+    """A multipart/alternative message with our headers: Message-ID, and with an
+    ``unsubscribe_url`` the RFC 8058 one-click ``List-Unsubscribe`` (the only opt-out a
+    mail program can act on that something reads; without a link there is none, and the
+    footer names the admin's ``steadyhand unsubscribe``)."""
     from_addr = address(sender)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = from_addr
@@ -352,10 +356,7 @@ def build(
     msg["Message-ID"] = message_id(key, from_addr.domain)
     msg["X-Steadyhand-Key"] = key
     msg["Auto-Submitted"] = "auto-generated"
-    what = unsubscribe_program(program)
-    words = "unsubscribe" if what == "*" else f"unsubscribe {what}"
-    mailto = f"mailto:{quote(from_addr.addr_spec, safe='@')}?subject={quote(words)}"
-    if unsubscribe_url:
+    if unsubscribe_url:  # no link, no header: nothing reads a mailto: unsubscribe's replies
         if any(c.isspace() or c in "<>," for c in unsubscribe_url):
             raise UserError(
                 Problem(
@@ -363,12 +364,8 @@ def build(
                     "fix mail.unsubscribe_url (a plain https URL)",
                 )
             )
-        msg["List-Unsubscribe"] = _plain_header(
-            "List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>"
-        )
+        msg["List-Unsubscribe"] = _plain_header("List-Unsubscribe", f"<{unsubscribe_url}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    else:
-        msg["List-Unsubscribe"] = _plain_header("List-Unsubscribe", f"<{mailto}>")
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg

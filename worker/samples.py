@@ -3,8 +3,9 @@
 ``config check`` renders each program's templates once with these values, inside the
 render budget (:mod:`worker.sandbox`), so a template that fails or runs away fails the
 check instead of the row at send time. The values are made by the same functions that
-make the real ones (:mod:`worker.programs`, :func:`worker.report.build`), from a small
-made-up team, so they carry every key a template may use.
+make the real ones (:mod:`worker.programs`, :mod:`worker.wording`,
+:func:`worker.report.build`), from a small made-up team, so they carry every key a
+template may use.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from worker import programs, report
+from worker import programs, report, wording
 from worker.analysis import DayMetrics
 from worker.model import Person, Team, WorkingHours
 
@@ -69,12 +70,13 @@ def context(program: str) -> dict[str, Any] | None:
 def _context(program: str) -> dict[str, Any] | None:
     leader, member = LEADER, MEMBERS[0]
     if program == "reflection":
-        return {
+        tuesday = MONDAY + timedelta(days=1)
+        decided = {
             "name": member.name,
             "first_name": programs.first_name(member),
             "email": member.email,
             "timezone": member.timezone,
-            "day_label": "Monday 23 November",
+            "day_label": wording.day_label(MONDAY),
             "today": {
                 "meeting_hours": 5.5,
                 "meeting_load": 0.69,
@@ -86,13 +88,18 @@ def _context(program: str) -> dict[str, Any] | None:
                 "reasons_text": "most of your working time went to meetings",
             },
             "tomorrow": {
-                "label": "Tuesday 24 November",
+                "label": wording.day_label(tuesday),
                 "day_off": False,
                 "meeting_hours": 2.0,
-                "first_meeting": "10:00",
             },
-            "blocks": ["Focus 09:00–11:00"],
+            "_reflect": wording.reflection_facts(
+                MONDAY,
+                tuesday,
+                [(_at(tuesday, 9), _at(tuesday, 10)), (_at(tuesday, 13), _at(tuesday, 14))],
+                [("Focus", _at(tuesday, 7), _at(tuesday, 9))],
+            ),
         }
+        return wording.reflection_at_send(decided, _at(MONDAY, 15) + timedelta(minutes=30))
     if program == "recognition":
         members = [(m, _week(heavy=i % 2 == 0)) for i, m in enumerate(MEMBERS)]
         return programs.recognition_context(leader, "23–29 November", members)

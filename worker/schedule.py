@@ -10,6 +10,10 @@ Rules (DESIGN §5):
   ``within`` past its allowed time and the recipient is inside working hours; later than
   that it is skipped, so a worker coming back after a weekend does not send a pile of
   stale prompts.
+* A daily send about a day may go out on that day or on the recipient's next working
+  day (a prompt at 16:30 for someone whose hours end at 16:00 goes the next working
+  morning); a send that reaches the outbox's delivery later than that (a row left
+  pending while the worker was down) is dropped, not sent: see :func:`too_late`.
 
 No clock is read here: ``now`` is a parameter.
 """
@@ -19,11 +23,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from worker.model import UTC, Person, wall_time
+from worker.wording import day_label
 
 #: How far ahead :func:`next_allowed` looks before deciding there is no allowed time.
 SEARCH_DAYS = 21
+#: How many days back :func:`daily` looks for a period whose send was moved forward
+#: (past a weekend, days off and away days) and is due now.
+LOOK_BACK_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +98,13 @@ def daily(
 
     Returns the earliest period whose send window has not closed yet: if its ``at`` is
     in the past the send is due now; otherwise it is the next one coming. Periods are
-    the local dates the program runs on; yesterday's is considered too, so a prompt
-    moved past midnight (``at`` after working hours) is not lost.
+    the local dates the program runs on; the last :data:`LOOK_BACK_DAYS` are considered
+    too, so a prompt moved to a later day (``at`` after working hours: Thursday's to
+    Monday for someone off on Fridays) is not lost.
     """
     tz = person.tz
     today = now.astimezone(tz).date()
-    for offset in range(-1, SEARCH_DAYS):
+    for offset in range(-LOOK_BACK_DAYS, SEARCH_DAYS):
         day = today + timedelta(days=offset)
         if day.weekday() not in days or day in away or person.working_hours.is_day_off(day):
             continue
@@ -168,3 +178,31 @@ def cap_per_day(
     if room == 0:
         return [], dues
     return dues[: room - 1], dues[room - 1 :]
+
+
+def next_working_day(person: Person, day: date, away: Collection[date] = ()) -> date | None:
+    """The first day after ``day`` with working hours on which the person is not away
+    (within :data:`SEARCH_DAYS`); None when there is none. A day whose working hours a
+    clock change swallowed (Apia skipped 2011-12-30) is not a working day."""
+    for offset in range(1, SEARCH_DAYS + 1):
+        candidate = day + timedelta(days=offset)
+        if candidate not in away and person.working_hours.ranges_on(candidate, person.tz):
+            return candidate
+    return None
+
+
+def too_late(about: date, next_working: date, moment: datetime, tz: ZoneInfo) -> str | None:
+    """Why a send about the local day ``about`` is too late at ``moment``, or None.
+
+    It may go out on that day or until the end of the recipient's next working day
+    ``next_working`` (both in their zone ``tz``): one working day late at most, worded
+    as such (``your Wednesday``). Later it would ask about a day long past as if it were
+    recent, so it is dropped (and audited) rather than sent.
+    """
+    sent_on = moment.astimezone(tz).date()
+    if sent_on <= next_working:
+        return None
+    return (
+        f"more than one working day late: about {day_label(about)}, it would go out on "
+        f"{day_label(sent_on)}, after the next working day ({day_label(next_working)})"
+    )

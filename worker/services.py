@@ -28,7 +28,7 @@ from connectors.base import (
     UserError,
 )
 from connectors.secrets import TokenStore
-from worker import analysis, mail, programs, report
+from worker import analysis, mail, programs, report, schedule, wording
 from worker.config import Settings
 from worker.model import (
     CalendarRef,
@@ -227,23 +227,34 @@ def decide_emails(rt: Runtime, now: datetime) -> list[int]:
 
 
 def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]:
-    """The plain values the reflection templates may use (templates/README.md)."""
-    following = _next_working_day(person, day)
+    """The reflection's values as decided (templates/README.md): the reflected day's
+    figures, and under ``_reflect`` the facts its send-time words are computed from (the
+    next working day, its meetings and blocks): :func:`worker.wording.reflection_at_send`
+    words them for the moment it is sent, when ``today`` may already be tomorrow."""
+    ahead = [day + timedelta(days=i) for i in range(1, schedule.SEARCH_DAYS + 1)]
+    events = person_events(rt, person, ahead[0], ahead[-1])
+    away = analysis.away_dates(events, person, ahead)
+    following = schedule.next_working_day(person, day, away) or ahead[0]
     metrics = {m.date: m for m in day_metrics(rt, person, day, following)}
     today = metrics[day]
     tomorrow = metrics[following]
-    events = person_events(rt, person, following, following)
+    span = local_day_range(following, person.tz)
     meetings = sorted(
-        e.start
+        (e.start, e.end)
         for e in events
-        if analysis.is_meeting(e, person) and e.start.astimezone(person.tz).date() == following
+        if analysis.is_meeting(e, person) and e.start < span.end and e.end > span.start
+    )
+    blocks = sorted(
+        (b.title, b.start, b.end)
+        for b in rt.store.blocks_of(person.email)
+        if b.status == "managed" and b.start.astimezone(person.tz).date() == following
     )
     return {
         "name": person.name,
         "first_name": programs.first_name(person),
         "email": person.email,
         "timezone": person.timezone,
-        "day_label": _label(day),
+        "day_label": wording.day_label(day),
         "today": {
             "meeting_hours": _hours(today.meeting_minutes),
             "meeting_load": today.meeting_load,
@@ -255,18 +266,11 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
             "reasons_text": ", ".join(REASON_WORDS.get(r, r) for r in today.reasons),
         },
         "tomorrow": {
-            "label": _label(following),
+            "label": wording.day_label(following),
             "day_off": tomorrow.working_minutes == 0,
             "meeting_hours": _hours(tomorrow.meeting_minutes),
-            "first_meeting": meetings[0].astimezone(person.tz).strftime("%H:%M")
-            if meetings
-            else None,
         },
-        "blocks": [
-            f"{b.title} {b.start.astimezone(person.tz):%H:%M}–{b.end.astimezone(person.tz):%H:%M}"
-            for b in rt.store.blocks_of(person.email)
-            if b.status == "managed" and b.start.astimezone(person.tz).date() == following
-        ],
+        "_reflect": wording.reflection_facts(day, following, meetings, blocks),
     }
 
 
@@ -357,7 +361,7 @@ def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Deliv
 
 
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
-    from worker import emails
+    from worker import sending
 
     if rt.store.is_unsubscribed(row.recipient, row.program):
         rt.store.audit(
@@ -370,7 +374,15 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
     )
     link = mail.unsubscribe_link(rt.settings.mail.unsubscribe_url, person.email, row.program)
-    payload = {**emails.fill_at_send_time(rt, row.program, row.payload), "unsubscribe_url": link}
+    try:
+        filled = sending.fill_at_send_time(rt, row.program, row.payload, now)
+    except sending.TooLate as late:  # its words could no longer be true: dropped, not failed
+        rt.store.audit(
+            "dropped", now, person=row.recipient, subject=row.key, detail={"why": str(late)}
+        )
+        logger.info("not sending %s: %s", row.key, late)
+        return f"dropped: {late}"
+    payload = {**filled, "unsubscribe_url": link}
     if row.program == "bundle":
         payload = mail.bundle_context(env, payload)
     subject, text, html = mail.render(env, row.program, payload)
@@ -435,18 +447,6 @@ def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
 
 
 # -- small helpers ---------------------------------------------------------------------
-
-
-def _next_working_day(person: Person, day: date) -> date:
-    for offset in range(1, 8):
-        candidate = day + timedelta(days=offset)
-        if not person.working_hours.is_day_off(candidate):
-            return candidate
-    return day + timedelta(days=1)
-
-
-def _label(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B}"
 
 
 def _hours(minutes: float) -> float:

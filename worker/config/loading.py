@@ -204,7 +204,7 @@ def _warnings(tree: YamlMap, locate: _Locator) -> list[Problem]:
             locate.problem(
                 ("mail", "unsubscribe_url"),
                 f"mail.unsubscribe_url is set but {SECRET_KEY_ENV} is not: emails will carry "
-                "only the mailto unsubscribe",
+                "no unsubscribe link (their footer names `steadyhand unsubscribe`)",
                 f"set {SECRET_KEY_ENV} (the same key that encrypts tokens) in the worker's "
                 "environment",
             )
