@@ -61,6 +61,10 @@ from worker.model import (
 )
 
 
+#: What makes a busy event a meeting (docs/metrics.md); unset means ``attendees``.
+Meetings = Literal["attendees", "busy"]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
@@ -98,6 +102,8 @@ class AccountSettings(_Section):
     url: WebUrl | None = None
     username: Text | None = None
     password_env: EnvName | None = None
+    #: What counts as a meeting on this account's calendars, unless a calendar says.
+    meetings: Meetings | None = None
 
     @model_validator(mode="after")
     def _auth_fits_kind(self) -> AccountSettings:
@@ -124,6 +130,8 @@ class CalendarSettings(_Section):
     ics: Feed | None = None
     vdir: Path | None = None
     memory: str | None = None
+    #: ``attendees``: a busy event with another person on it; ``busy``: every busy event.
+    meetings: Meetings | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CalendarSettings:
@@ -441,6 +449,15 @@ class Settings(_Section):
     def tokens_dir(self) -> Path:
         """Where encrypted tokens live: ``var/tokens`` beside the store's default."""
         return self.path("var/tokens")
+
+    def meetings_from(self, email: str) -> Meetings:
+        """``meetings:`` of the person's calendar, else of its account, else ``attendees``."""
+        found = self._by_email.get(email.lower())
+        cal = found[1].calendar if found else None
+        if cal is None:
+            return "attendees"
+        account = next((a for a in self.accounts if a.name == cal.account), None)
+        return cal.meetings or (account.meetings if account else None) or "attendees"
 
     def calendar_ref(self, email: str) -> CalendarRef | None:
         found = self._by_email.get(email.lower())
