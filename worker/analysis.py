@@ -29,8 +29,9 @@ Decisions where DESIGN §3 is silent (the contract for every caller)
 * **No attendee data** (:func:`meeting_source`). A calendar is ``attendees: absent`` for a
   period when the period has at least one busy event and none of its events (any kind,
   all-day ones included) names an attendee or an organizer, not even the person;
-  otherwise ``present`` (a period without busy events has nothing to miscount). With ``meetings_from="busy"`` (``meetings: busy`` in the
-  config) every busy event is a meeting, attendee data or not.
+  otherwise ``present`` (a period without busy events has nothing to miscount). With
+  ``meetings_from="busy"`` (``meetings: busy`` in the config) every busy event is a
+  meeting, attendee data or not.
 * **Duplicates.** The same meeting seen twice (same event id, same start and end, e.g.
   on two of the person's calendars) is one meeting: it is not double-booked with itself.
   Unions (busy, meeting, chains, focus) are unaffected by duplicates anyway.
@@ -90,8 +91,8 @@ from worker.model import (
 )
 
 __all__ = [
-    "REASONS",
     "MEETINGS_FROM",
+    "REASONS",
     "DayMetrics",
     "MeetingSource",
     "Policy",

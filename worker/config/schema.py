@@ -60,7 +60,6 @@ from worker.model import (
     redact_location,
 )
 
-
 #: What makes a busy event a meeting (docs/metrics.md); unset means ``attendees``.
 Meetings = Literal["attendees", "busy"]
 
