@@ -13,8 +13,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
 
 from tests.conftest import write
+from tests.test_analysis import PROPERTY, calendars
 from tests.test_ics_fixtures import FIXTURES, needs_fixtures
 from worker import config
 from worker.analysis import (
@@ -132,6 +134,21 @@ def test_is_meeting_agrees_with_the_analysis_in_both_modes(meetings_from: str) -
     (day,) = analyze_days(ANA, events, MONDAY, MONDAY, meetings_from=meetings_from)  # type: ignore[arg-type]
     assert day.meeting_minutes == expected
     assert [is_meeting(e, ANA, "busy") for e in events] == [is_busy(e, ANA) for e in events]
+
+
+@PROPERTY
+@given(calendars())
+def test_with_meetings_busy_the_meetings_are_the_busy_time_and_nothing_else_moves(
+    cal: tuple[Person, list[Event], date, date],
+) -> None:
+    who, events, first, last = cal
+    by_attendees = analyze_days(who, events, first, last)
+    by_busy = analyze_days(who, events, first, last, meetings_from="busy")
+    for a, b in zip(by_attendees, by_busy, strict=True):
+        assert b.meeting_minutes == pytest.approx(b.busy_minutes, abs=1e-6)
+        assert b.meeting_minutes >= a.meeting_minutes - 1e-6
+        same = ("busy_minutes", "working_minutes", "focus_minutes", "fragmented_minutes", "away")
+        assert [getattr(a, f) for f in same] == [getattr(b, f) for f in same]
 
 
 # -- the setting ---------------------------------------------------------------------------
@@ -351,3 +368,49 @@ people:
         f"Note: Owner's calendar has no attendee data (attendees: absent); its "
         f"{busy / 60:.1f} h of busy events are counted as meetings (meetings: busy)."
     )
+
+
+def test_html_names_everyone_whose_meetings_were_not_counted() -> None:
+    from worker.report_html import render_html
+
+    def person(email: str, attendees: str, meetings_from: str) -> dict[str, object]:
+        day = {
+            "date": "2026-11-02",
+            "working_minutes": 480,
+            "meeting_minutes": 0,
+            "busy_minutes": 90,
+            "meeting_load": 0.0,
+            "after_hours_meeting_minutes": 0,
+            "double_booked_minutes": 0,
+            "longest_chain_minutes": 0,
+            "focus_minutes": 390,
+            "fragmented_minutes": 0,
+            "away": False,
+            "overloaded": False,
+            "reasons": [],
+        }
+        return {
+            "email": email,
+            "timezone": "Europe/Berlin",
+            "attendees": attendees,
+            "meetings_from": meetings_from,
+            "days": [day],
+            "week": {"meeting_minutes": 0, "overloaded_days": 0},
+        }
+
+    report = {
+        "period": {"start": "2026-11-02", "end": "2026-11-02"},
+        "people": [
+            person("a@example.com", "absent", "attendees"),
+            person("b@example.com", "absent", "attendees"),
+            person("c@example.com", "present", "attendees"),
+            person("d@example.com", "present", "busy"),
+        ],
+        "teams": [],
+    }
+    page = render_html(report, generated_at="now", thresholds={}, names={"a@example.com": "Al"})
+    assert "the meetings of 2 people were not counted (Al, b@example.com: no attendee data)" in page
+    assert "so their days may be overloaded all the same" in page
+    assert page.count("no attendee data: meetings not counted</span>") == 2
+    assert "d@example.com: every busy event counts as a meeting" in page
+    assert "No overloaded day in this period." not in page
