@@ -32,8 +32,9 @@ def test_json_is_exactly_the_design_shape_and_syncs_first(run_cli, demo_project:
     assert set(report) == {"period", "people", "teams"}
     assert report["period"] == {"start": "2026-11-02", "end": "2026-11-08"}
     ana = report["people"][0]
-    assert set(ana) == {"email", "timezone", "days", "week"}
+    assert set(ana) == {"email", "timezone", "attendees", "meetings_from", "days", "week"}
     assert (ana["email"], ana["timezone"]) == ("ana@example.com", "Europe/Berlin")
+    assert (ana["attendees"], ana["meetings_from"]) == ("present", "attendees")
     assert set(ana["week"]) == {"meeting_minutes", "overloaded_days"}
     thursday = next(d for d in ana["days"] if d["date"] == "2026-11-05")
     assert list(thursday) == [

@@ -26,6 +26,12 @@ Decisions where DESIGN §3 is silent (the contract for every caller)
   attendee too (as iCalendar does; Microsoft Graph lists the organizer apart from
   ``attendees``). Emails are compared after ``strip()`` and ``casefold()``; blank
   ones are ignored.
+* **No attendee data** (:func:`meeting_source`). A calendar is ``attendees: absent`` for a
+  period when the period has at least one busy event and none of its events (any kind,
+  all-day ones included) names an attendee or an organizer, not even the person;
+  otherwise ``present`` (a period without busy events has nothing to miscount). With
+  ``meetings_from="busy"`` (``meetings: busy`` in the config) every busy event is a
+  meeting, attendee data or not.
 * **Duplicates.** The same meeting seen twice (same event id, same start and end, e.g.
   on two of the person's calendars) is one meeting: it is not double-booked with itself.
   Unions (busy, meeting, chains, focus) are unaffected by duplicates anyway.
@@ -70,6 +76,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from worker.model import (
@@ -84,8 +91,10 @@ from worker.model import (
 )
 
 __all__ = [
+    "MEETINGS_FROM",
     "REASONS",
     "DayMetrics",
+    "MeetingSource",
     "Policy",
     "TeamSpread",
     "WeekMetrics",
@@ -94,6 +103,7 @@ __all__ = [
     "away_dates",
     "is_busy",
     "is_meeting",
+    "meeting_source",
     "roll_up",
     "team_spread",
 ]
@@ -105,6 +115,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _US_PER_MINUTE = 60_000_000
+
+MeetingsFrom = Literal["attendees", "busy"]
+MEETINGS_FROM: tuple[MeetingsFrom, ...] = ("attendees", "busy")
+"""What makes a busy event a meeting: another person on it (default), or being busy."""
 
 _Span = tuple[int, int]  # [start, end) in microseconds since the epoch
 _BUSY, _MEETING, _OOO = "busy", "meeting", "ooo"
@@ -199,6 +213,24 @@ class TeamSpread:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class MeetingSource:
+    """Whether a person's calendar carries attendee data in a period, and what counted as
+    a meeting: ``attendees`` is ``present`` or ``absent``, ``meetings_from`` is one of
+    :data:`MEETINGS_FROM`. Meetings go uncounted when attendees are absent and meetings
+    come from attendees (:attr:`uncounted`)."""
+
+    attendees: Literal["present", "absent"]
+    meetings_from: MeetingsFrom
+
+    @property
+    def uncounted(self) -> bool:
+        return self.attendees == "absent" and self.meetings_from == "attendees"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"attendees": self.attendees, "meetings_from": self.meetings_from}
+
+
 # -- classification -------------------------------------------------------------------
 
 
@@ -232,8 +264,11 @@ def _has_other(event: Event, me: str) -> bool:
     return bool(other) and other != me
 
 
-def is_meeting(event: Event, person: Person) -> bool:
-    """A busy event with at least one attendee (organizer included) other than the person."""
+def is_meeting(event: Event, person: Person, meetings_from: MeetingsFrom = "attendees") -> bool:
+    """A busy event with at least one attendee (organizer included) other than the person;
+    with ``meetings_from="busy"``, any busy event."""
+    if meetings_from == "busy":
+        return is_busy(event, person)
     return is_busy(event, person) and _has_other(event, _norm(person.email))
 
 
@@ -529,7 +564,11 @@ def _boundaries(days: Sequence[date], tz: ZoneInfo) -> list[int]:
 
 
 def _bucket(
-    events: Iterable[Event], person: Person, days: Sequence[date], bounds: list[int]
+    events: Iterable[Event],
+    person: Person,
+    days: Sequence[date],
+    bounds: list[int],
+    meetings_from: MeetingsFrom = "attendees",
 ) -> _Pieces:
     """Split every relevant event into per-day pieces, in one pass over the events.
 
@@ -541,6 +580,7 @@ def _bucket(
     n = len(days)
     pieces = _Pieces([[] for _ in days], [[] for _ in days], [[] for _ in days], set())
     has_other = _meeting_test(_norm(person.email))
+    every_busy = meetings_from == "busy"
     wanted = set(days)
     lo, hi = bounds[0], bounds[-1]
     epoch, tick = _EPOCH, _US
@@ -563,7 +603,7 @@ def _bucket(
             if event.transparency != opaque:
                 continue
             span_lists = pieces.busy
-            if has_other(event):
+            if every_busy or has_other(event):
                 meeting_lists = pieces.meetings
         elif kind == out_of_office:
             span_lists = pieces.ooo
@@ -625,18 +665,21 @@ def analyze_days(
     start: date,
     end: date,
     policy: Policy = Policy(),
+    *,
+    meetings_from: MeetingsFrom = "attendees",
 ) -> list[DayMetrics]:
     """Metrics for every local day from ``start`` to ``end`` inclusive.
 
     One pass over ``events`` splits them into per-day pieces; each day then only
-    looks at its own pieces.
+    looks at its own pieces. ``meetings_from="busy"`` counts every busy event as a
+    meeting (``meetings: busy``, for calendars without attendee data).
     """
     if end < start:
         return []
     days = _dates(start, end)
     tz = person.tz
     bounds = _boundaries(days, tz)
-    pieces = _bucket(events, person, days, bounds)
+    pieces = _bucket(events, person, days, bounds, meetings_from)
     hours = person.working_hours
     chain_gap, focus_min = _us_of(policy.back_to_back_gap), _us_of(policy.focus_min)
     out = []
@@ -657,6 +700,36 @@ def analyze_day(
 ) -> DayMetrics:
     """Metrics for one local day of ``person`` (DESIGN §3)."""
     return analyze_days(person, events, day, day, policy)[0]
+
+
+def meeting_source(
+    events: Iterable[Event],
+    person: Person,
+    start: date,
+    end: date,
+    meetings_from: MeetingsFrom = "attendees",
+) -> MeetingSource:
+    """Whether the events touching local days ``start``..``end`` carry attendee data:
+    ``absent`` when at least one of them is a busy event and none names an attendee or
+    an organizer (see the module docs)."""
+    if end < start:
+        return MeetingSource("present", meetings_from)
+    bounds = _boundaries([start, end], person.tz)
+    lo, hi = bounds[0], bounds[-1]
+    any_busy = False
+    for event in events:
+        s, e = _us(event.start), _us(event.end)
+        if event.all_day:
+            first = event.start.date()
+            inside = first <= end and max(event.end.date(), first + timedelta(days=1)) > start
+        else:
+            inside = e > lo and s < hi
+        if not inside:
+            continue
+        if any(a.strip() for a in event.attendees) or (event.organizer or "").strip():
+            return MeetingSource("present", meetings_from)
+        any_busy = any_busy or (e > s and is_busy(event, person))
+    return MeetingSource("absent" if any_busy else "present", meetings_from)
 
 
 def roll_up(days: Sequence[DayMetrics]) -> WeekMetrics:

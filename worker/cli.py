@@ -212,9 +212,13 @@ def analyze(
         if output:
             console = Console(file=io.StringIO(), width=200, no_color=True)
             console.print(report.table(built, names, title, by))
+            for line in report.notes(built, names):
+                console.print(line, markup=False, soft_wrap=True)
             _write(output, console.file.getvalue())  # type: ignore[attr-defined]
         else:
             out.print(report.table(built, names, title, by))
+            for line in report.notes(built, names):
+                out.print(line, markup=False, soft_wrap=True)
         return
     if fmt == "json":
         text = report.to_json(built)

@@ -46,6 +46,8 @@ CSV_COLUMNS = (
     "away",
     "overloaded",
     "reasons",
+    "attendees",
+    "meetings_from",
 )
 
 
@@ -55,18 +57,23 @@ def build(
     people: Sequence[tuple[Person, Sequence[analysis.DayMetrics]]],
     teams: Sequence[Team],
     min_team_size: int,
+    *,
+    sources: Mapping[str, analysis.MeetingSource] | None = None,
 ) -> dict[str, Any]:
-    """The report of DESIGN §3 for ``start``..``end`` (inclusive).
+    """The report of docs/metrics.md for ``start``..``end`` (inclusive).
 
     ``week`` of each person rolls up the whole period (a week by default). A team's
     spread covers its leader and members, and appears only for a team of at least
-    ``min_team_size`` people all of whom are in ``people``.
+    ``min_team_size`` people all of whom are in ``people``. ``sources`` gives each
+    person's ``attendees`` and ``meetings_from`` (default: present, attendees).
     """
     rolled = {p.email: analysis.roll_up(days) for p, days in people}
+    known = sources or {}
     out_people = [
         {
             "email": p.email,
             "timezone": p.timezone,
+            **known.get(p.email, _WITH_ATTENDEES).as_dict(),
             "days": [d.as_dict() for d in days],
             "week": {
                 "meeting_minutes": rolled[p.email].meeting_minutes,
@@ -96,6 +103,41 @@ def build(
     }
 
 
+_WITH_ATTENDEES = analysis.MeetingSource("present", "attendees")
+
+
+def notes(report: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
+    """One line per person whose meeting figures need a word of explanation: a calendar
+    without attendee data (``attendees: absent``), or meetings counted from busy events
+    (``meetings_from: busy``). Printed below the table; the HTML page says the same."""
+    lines = []
+    for person in report["people"]:
+        attendees = person.get("attendees", "present")
+        busy = person.get("meetings_from", "attendees") == "busy"
+        if attendees != "absent" and not busy:
+            continue
+        name = names.get(person["email"], person["email"])
+        hours = sum(float(d["busy_minutes"]) for d in person["days"]) / 60
+        if attendees == "absent" and not busy:
+            lines.append(
+                f"Note: {name}'s calendar has no attendee data (attendees: absent): no event "
+                f"in this period names an attendee or organizer, so its {hours:.1f} h of busy "
+                "events are not counted as meetings. To count them, set `meetings: busy` on "
+                "this person's calendar: (or on its account); see docs/metrics.md."
+            )
+        elif attendees == "absent":
+            lines.append(
+                f"Note: {name}'s calendar has no attendee data (attendees: absent); its "
+                f"{hours:.1f} h of busy events are counted as meetings (meetings: busy)."
+            )
+        else:
+            lines.append(
+                f"Note: {name}: every busy event counts as a meeting, with or without "
+                "another person on it (meetings: busy)."
+            )
+    return lines
+
+
 def to_json(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
 
@@ -119,6 +161,8 @@ def to_csv(report: Mapping[str, Any]) -> str:
                     str(d["away"]).lower(),
                     str(d["overloaded"]).lower(),
                     ";".join(d["reasons"]),
+                    person.get("attendees", "present"),
+                    person.get("meetings_from", "attendees"),
                 ]
             )
     return buffer.getvalue()

@@ -23,6 +23,11 @@ Decisions
   strings); a missing key is shown with its default (DESIGN §3). An optional
   ``min_team_size`` key gives ``privacy.min_team_size`` for the note shown when no team
   figures are in the report.
+* **No attendee data.** A person whose ``attendees`` is ``absent`` while meetings come
+  from attendees (``meetings_from: attendees``) has meetings that were not counted: the
+  page says so beside the name, shows their meeting hours as "–" (not counted) rather
+  than 0, and never claims "No overloaded day" without saying for whom it is unknown.
+  With ``meetings_from: busy`` the note says busy events were counted as meetings.
 """
 
 from __future__ import annotations
@@ -108,13 +113,18 @@ def view(
     rows: list[dict[str, Any]] = []
     overloaded: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     for person in people:
         email = str(person["email"])
         by_date = {str(day["date"]): day for day in person.get("days") or []}
+        note = _source_note(person, name_of(email))
+        uncounted = note is not None and note["uncounted"]
+        if note is not None:
+            notes.append(note)
         cells = []
         for d in dates:
             day = by_date.get(d.isoformat())
-            cell = _cell(day, d, name_of(email), limits)
+            cell = _cell(day, d, name_of(email), limits, uncounted=uncounted)
             cells.append(cell)
             if day is not None and day.get("overloaded"):
                 overloaded.append(
@@ -137,6 +147,7 @@ def view(
                 "email": email,
                 "show_email": name_of(email) != email,
                 "timezone": str(person.get("timezone") or ""),
+                "badge": note["badge"] if note else "",
                 "cells": cells,
             }
         )
@@ -144,8 +155,9 @@ def view(
             {
                 "name": name_of(email),
                 "email": email,
-                "minutes": week_minutes,
+                "minutes": 0.0 if uncounted else week_minutes,
                 "hours": _hours(week_minutes),
+                "counted": not uncounted,
                 "overloaded_days": int(
                     week.get("overloaded_days", sum(1 for x in days if x.get("overloaded")))
                 ),
@@ -181,10 +193,50 @@ def view(
         "overloaded_by_person": _group(overloaded),
         "overloaded_people": len({o["email"] for o in overloaded}),
         "teams": teams,
+        "notes": notes,
+        "uncounted": [n for n in notes if n["uncounted"]],
         "min_team_size": limits["min_team_size"],
         "legend": _legend(limits),
         "limit_pct": _pct(float(limits["max_meeting_load"])),
         "scale": _scale(limits),
+    }
+
+
+def _source_note(person: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """What the page says about where a person's meetings come from, or None when they
+    come from attendee data as usual (docs/metrics.md, "No attendee data")."""
+    absent = person.get("attendees") == "absent"
+    busy = person.get("meetings_from") == "busy"
+    if not absent and not busy:
+        return None
+    hours = _hours(sum(float(d["busy_minutes"]) for d in person.get("days") or []))
+    if absent and not busy:
+        badge = "no attendee data: meetings not counted"
+        text = (
+            f"{name}'s calendar has no attendee data (attendees: absent): no event in this "
+            f"period names an attendee or organizer, so its {hours} h of busy events are not "
+            "counted as meetings and its meeting figures are unknown, not zero. To count busy "
+            "events as meetings, set meetings: busy on this person's calendar: (or on its "
+            "account)."
+        )
+    elif absent:
+        badge = "no attendee data: busy events counted as meetings"
+        text = (
+            f"{name}'s calendar has no attendee data (attendees: absent); its {hours} h of "
+            "busy events are counted as meetings (meetings: busy)."
+        )
+    else:
+        badge = "busy events counted as meetings"
+        text = (
+            f"{name}: every busy event counts as a meeting, with or without another person "
+            "on it (meetings: busy)."
+        )
+    return {
+        "name": name,
+        "email": str(person["email"]),
+        "badge": badge,
+        "text": text,
+        "uncounted": absent and not busy,
     }
 
 
@@ -242,7 +294,12 @@ def _columns(people: Iterable[Mapping[str, Any]], period: Mapping[str, Any]) -> 
 
 
 def _cell(
-    day: Mapping[str, Any] | None, d: date, name: str, limits: Mapping[str, Any]
+    day: Mapping[str, Any] | None,
+    d: date,
+    name: str,
+    limits: Mapping[str, Any],
+    *,
+    uncounted: bool = False,
 ) -> dict[str, Any]:
     when = _long_date(d)
     if day is None:
@@ -250,6 +307,7 @@ def _cell(
             "kind": "none",
             "iso": d.isoformat(),
             "hours": "–",
+            "unit": False,
             "note": "no data",
             "level": 0,
             "overloaded": False,
@@ -274,6 +332,9 @@ def _cell(
         level = _level(minutes / _NOMINAL_DAY_MINUTES / 0.6, minutes > 0)
         load_text = ""
         described = f"{hours} h of meetings on a day off"
+    if uncounted:
+        level, hours, load_text = 0, "–", "not counted"
+        described = "meetings not counted (no attendee data)"
     note = {"away": "away", "off": "day off"}.get(kind, load_text)
     title = f"{name}, {when}: {described}"
     if away:
@@ -284,6 +345,7 @@ def _cell(
         "kind": kind,
         "iso": d.isoformat(),
         "hours": hours,
+        "unit": not uncounted,
         "note": note,
         "level": level,
         "overloaded": overloaded,

@@ -136,8 +136,12 @@ def person_events(rt: Runtime, person: Person, start: date, end: date) -> list[E
 
 
 def day_metrics(rt: Runtime, person: Person, start: date, end: date) -> list[analysis.DayMetrics]:
+    """The person's figures, meetings counted as their calendar's ``meetings:`` says."""
     events = person_events(rt, person, start, end)
-    return analysis.analyze_days(person, events, start, end, policy(rt.settings))
+    meetings_from = rt.settings.meetings_from(person.email)
+    return analysis.analyze_days(
+        person, events, start, end, policy(rt.settings), meetings_from=meetings_from
+    )
 
 
 def select(
@@ -199,8 +203,18 @@ def load_report(
         else TimeRange(now, now)
     )
     synced = ensure_synced(rt, people, span, now)
-    rows = [(p, day_metrics(rt, p, start, end)) for p in people]
-    built = report.build(start, end, rows, teams, rt.settings.privacy.min_team_size)
+    rows, sources = [], {}
+    for p in people:
+        events = person_events(rt, p, start, end)
+        meetings_from = rt.settings.meetings_from(p.email)
+        sources[p.email] = analysis.meeting_source(events, p, start, end, meetings_from)
+        days = analysis.analyze_days(
+            p, events, start, end, policy(rt.settings), meetings_from=meetings_from
+        )
+        rows.append((p, days))
+    built = report.build(
+        start, end, rows, teams, rt.settings.privacy.min_team_size, sources=sources
+    )
     return built, synced
 
 

@@ -60,6 +60,9 @@ from worker.model import (
     redact_location,
 )
 
+#: What makes a busy event a meeting (docs/metrics.md); unset means ``attendees``.
+Meetings = Literal["attendees", "busy"]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(
@@ -95,6 +98,8 @@ class AccountSettings(_Section):
     client_id: str | None = None
     client_secret_env: EnvName | None = None
     graph_endpoint: WebUrl | None = None
+    #: What counts as a meeting on this account's calendars, unless a calendar says.
+    meetings: Meetings | None = None
 
     @model_validator(mode="after")
     def _auth_fits_kind(self) -> AccountSettings:
@@ -121,6 +126,8 @@ class CalendarSettings(_Section):
     ics: Feed | None = None
     vdir: Path | None = None
     memory: str | None = None
+    #: ``attendees``: a busy event with another person on it; ``busy``: every busy event.
+    meetings: Meetings | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CalendarSettings:
@@ -435,6 +442,15 @@ class Settings(_Section):
     def tokens_dir(self) -> Path:
         """Where encrypted tokens live: ``var/tokens`` beside the store's default."""
         return self.path("var/tokens")
+
+    def meetings_from(self, email: str) -> Meetings:
+        """``meetings:`` of the person's calendar, else of its account, else ``attendees``."""
+        found = self._by_email.get(email.lower())
+        cal = found[1].calendar if found else None
+        if cal is None:
+            return "attendees"
+        account = next((a for a in self.accounts if a.name == cal.account), None)
+        return cal.meetings or (account.meetings if account else None) or "attendees"
 
     def calendar_ref(self, email: str) -> CalendarRef | None:
         found = self._by_email.get(email.lower())
