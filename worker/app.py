@@ -15,11 +15,13 @@ from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, consumer
 from huey.consumer import Consumer
+from sqlalchemy.exc import OperationalError
 
 from connectors.base import ConfigError, MissingExtra, Problem
 from connectors.secrets import private_file
 from worker.config import Settings
 from worker.model import redact_location
+from worker.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +62,10 @@ def build_huey(settings: Settings, immediate: bool = False) -> Huey:
 #: The first wait after a failed read of the queue, in seconds; Huey's worker backoff
 #: then grows it (for a Redis queue, which blocks while empty, doubling up to a minute).
 RETRY_FIRST = 2.0
+#: The longest wait between two tries of an unreachable queue or store, in seconds.
+RETRY_CAP = 60.0
 #: Huey's worker backoff for a blocking queue (Redis): it sleeps only after an error.
-BLOCKING_BACKOFF = {"backoff": 2.0, "max_delay": 60.0}
+BLOCKING_BACKOFF = {"backoff": 2.0, "max_delay": RETRY_CAP}
 
 
 def build_consumer(huey: Huey, settings: Settings, workers: int) -> Consumer:
@@ -198,9 +202,28 @@ class _OneLine(logging.Filter):
         return True
 
 
+def open_store(settings: Settings) -> Store:
+    """The store, once it can be opened: while its database cannot be reached, one
+    WARNING line per retry, waiting 2 s, doubling up to a minute (the traceback at DEBUG)."""
+    where = redact_location(settings.store)
+    wait = RETRY_FIRST
+    while True:
+        try:
+            return Store(settings.store_url)
+        except OperationalError as exc:
+            logger.warning(
+                "store %s unreachable: %s; retrying in %s", where, one_line(exc), _secs(wait)
+            )
+            logger.debug("store %s traceback", where, exc_info=exc)
+            time.sleep(wait)
+            wait = min(2 * wait, RETRY_CAP)
+
+
 def one_line(exc: BaseException | None) -> str:
-    """One line about ``exc``, for the log (no traceback: that is at DEBUG)."""
-    text = str(exc).splitlines()[0].rstrip(".") if str(exc) else ""
+    """One line about ``exc``, for the log (no traceback: that is at DEBUG); a database
+    error says its driver's error, without SQLAlchemy's wrapping."""
+    exc = getattr(exc, "orig", None) or exc
+    text = " ".join(str(exc).split()).rstrip(".")
     return f"{type(exc).__name__}: {text}"[:300]
 
 

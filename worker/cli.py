@@ -255,13 +255,11 @@ def run(
             cycle = services.run_cycle(rt, rt.clock())
         _print_cycle(rt, cycle)
         return
-    from worker.app import build_consumer, build_huey
+    from worker.app import build_consumer, build_huey, open_store
     from worker.tasks import register
 
     log_by_default(LogLevel.info)
-    rt = _runtime(settings, fixed)
     huey = build_huey(settings)
-    register(huey, rt)
     logger.info(
         "steadyhand worker starting: config %s (from %s), store %s, queue %s, %s; Ctrl-C stops",
         path.resolve(),
@@ -270,6 +268,12 @@ def run(
         redact_location(settings.queue),
         _count(workers, "worker"),
     )
+    try:
+        store = open_store(settings)
+    except KeyboardInterrupt:
+        logger.info("steadyhand worker stopped")
+        return
+    register(huey, _runtime(settings, fixed, store))
     build_consumer(huey, settings, workers).run()
     logger.info("steadyhand worker stopped")
 

@@ -344,11 +344,13 @@ def close_all() -> None:
         OPEN.pop().close()
 
 
-def _runtime(settings: Settings, now: datetime | None = None) -> services.Runtime:
+def _runtime(
+    settings: Settings, now: datetime | None = None, store: Store | None = None
+) -> services.Runtime:
     fixed = now
     rt = services.Runtime(
         settings=settings,
-        store=Store(settings.store_url),
+        store=store or Store(settings.store_url),
         transport=services.build_transport(settings),
         clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
     )
