@@ -299,8 +299,10 @@ def _print_syncs(reports: list[syncing.SyncReport]) -> None:
 
 def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
     _print_syncs(list(report.syncs))
-    unsubscribed = [d for d in report.deliveries if d.detail == "unsubscribed"]
-    sent = [d for d in report.deliveries if d.outcome == "sent" and d not in unsubscribed]
+    # A row whose recipient opted out after it was decided is done, with nothing sent.
+    done = [d for d in report.deliveries if d.outcome == "sent"]
+    unsubscribed = [d for d in done if d.detail == "unsubscribed"]
+    sent = [d for d in done if d.detail != "unsubscribed"]
     written = [d for d in report.deliveries if d.outcome == "written"]
     out.print(
         f"Decided {_count(len(report.decided), 'new email')}; sent {len(sent)}"
