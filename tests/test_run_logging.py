@@ -242,3 +242,17 @@ def test_v_is_steadyhands_debug_and_log_level_debug_everyones(
     assert w.said("reflection:ana@example.com:2026-11-05: sent via outbox")
     assert w.said("DEBUG worker.")
     assert bool(w.said("DEBUG huey.")) is libraries_debug, "\n".join(w.lines)
+
+
+def test_run_once_does_not_count_a_send_to_someone_unsubscribed(tmp_path: Path, run_cli) -> None:
+    cfg = project(tmp_path)
+    settings = config_mod.load(cfg)
+    now = datetime.fromisoformat(NOW)
+    transport = services.build_transport(settings)
+    rt = services.Runtime(settings, Store(settings.store_url), transport, lambda: now)
+    assert services.decide_emails(rt, now)  # the reflection is decided, then Ana opts out
+    rt.close()
+    assert run_cli("unsubscribe", "ana@example.com", "-c", str(cfg)).code == 0
+    result = run_cli("run", "--once", "-c", str(cfg), "--now", NOW)
+    assert result.code == 0, result.err
+    assert "Decided 0 new emails; sent 0, 1 not sent (unsubscribed)." in result.out
