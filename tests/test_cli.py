@@ -140,7 +140,7 @@ def test_run_once_does_a_full_cycle_at_the_given_time(
     monkeypatch.delenv("STEADYHAND_NOW")
     result = run_cli("run", "--once", "--now", "2026-11-05T16:40:00+01:00")
     assert result.code == 0, result.err
-    assert "Decided 1 new emails; sent 1." in result.out
+    assert "Decided 1 new email; sent 1." in result.out
     (message,) = outbox_files(three_calendars)
     assert b"To: Ana Lima <ana@example.com>" in message.read_bytes()
     again = run_cli("run", "--once", "--now", "2026-11-05T16:50:00+01:00")

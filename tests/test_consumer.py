@@ -46,9 +46,9 @@ def test_run_starts_the_consumer_which_ticks_sends_and_stops_on_ctrl_c(tmp_path:
         assert wait_for(lambda: len(list(outbox.glob("*.eml"))) == 1), "no email within 30 s"
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "steadyhand worker: queue sqlite:///var/queue.db" in out
+    assert "queue sqlite:///var/queue.db" in err
     assert (tmp_path / "var" / "queue.db").exists()
     (message,) = outbox.glob("*.eml")
     assert b"X-Steadyhand-Key: reflection:ana@example.com:2026-11-05" in message.read_bytes()

@@ -107,7 +107,7 @@ def test_secret_feed_addresses_never_reach_the_logs_the_store_or_doctor(
     run_cli, project: Path, feeds: Feeds, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    synced = run_cli("-v", "sync")
+    synced = run_cli("--log-level", "debug", "sync")  # every logger, the libraries too
     assert synced.code == 0, synced.err
     assert len(feeds.paths) == 3  # the three feeds were really fetched, with their secrets
     assert any(HEX in p for p in feeds.paths) and any(TOKEN in p for p in feeds.paths)

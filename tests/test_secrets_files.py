@@ -308,7 +308,7 @@ people:
     caplog.set_level(logging.DEBUG)
     answers: list[int] = []
     browser = browse(opened, answers)
-    result = run_cli("-v", "connect", "google", "--person", "ana@example.com")
+    result = run_cli("--log-level", "debug", "connect", "google", "--person", "ana@example.com")
     browser.join(timeout=10)
     assert result.code == 0, result.err
     assert answers == [200] and "Connected ana@example.com" in result.out

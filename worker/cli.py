@@ -29,6 +29,7 @@ from worker import config as config_mod
 from worker import emails, report, report_table, services, syncing
 from worker.cli_common import (
     ConfigOpt,
+    LogLevel,
     NowOpt,
     PersonOpt,
     _config_path,
@@ -40,14 +41,16 @@ from worker.cli_common import (
     app,
     close_all,
     err,
+    log_by_default,
     out,
     reset_logging,
+    sync_failures_said_by_command,
 )
 from worker.config import CalendarSettings
 from worker.model import UTC, redact_location
 from worker.resources import shipped
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
 
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -259,34 +262,74 @@ def run(
     now: NowOpt = None,
     workers: Annotated[int, typer.Option(help="Consumer worker threads.")] = 2,
 ) -> None:
-    """The worker: Huey consumer with the per-minute tick. Stop it with Ctrl-C."""
-    settings = _settings(config)
+    """The worker: Huey consumer with the per-minute tick. Stop it with Ctrl-C.
+
+    It logs at INFO unless told otherwise: a start line, a line per tick and per send, and
+    one line per retry while the queue cannot be read. ``--once`` prints its tables."""
+    path, found = _config_path(config)
+    settings = config_mod.load(path)
     fixed = _now(now, settings) if _given_now(now) else None
     if once:
         rt = _runtime(settings, fixed or datetime.now(UTC))
-        _print_cycle(rt, services.run_cycle(rt, rt.clock()))
+        with sync_failures_said_by_command():
+            cycle = services.run_cycle(rt, rt.clock())
+        _print_cycle(rt, cycle)
         return
-    from worker.app import build_huey
+    from worker.app import build_consumer, build_huey, open_store
     from worker.tasks import register
 
-    rt = _runtime(settings, fixed)
+    log_by_default(LogLevel.info)
     huey = build_huey(settings)
-    register(huey, rt)
-    out.print(
-        f"steadyhand worker: queue {redact_location(settings.queue)}, "
-        f"store {redact_location(settings.store)}. Ctrl-C stops."
+    logger.info(
+        "steadyhand worker starting: config %s (from %s), store %s, queue %s, %s; Ctrl-C stops",
+        path.resolve(),
+        found,
+        redact_location(settings.store),
+        redact_location(settings.queue),
+        _count(workers, "worker"),
     )
-    consumer = huey.create_consumer(workers=workers, periodic=True, worker_type="thread")
-    consumer.run()
+    try:
+        store = open_store(settings)
+    except KeyboardInterrupt:
+        logger.info("steadyhand worker stopped")
+        return
+    register(huey, _runtime(settings, fixed, store))
+    build_consumer(huey, settings, workers).run()
+    logger.info("steadyhand worker stopped")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _print_syncs(reports: list[syncing.SyncReport]) -> None:
+    """The sync table, and each failure said once, whole, below it (a cell cuts a path)."""
+    out.print(
+        _sync_table(
+            [
+                dataclasses.replace(r, error="see below") if r.outcome == "failed" else r
+                for r in reports
+            ]
+        )
+    )
+    for r in reports:
+        if r.outcome == "failed":
+            err.print(f"warning: {r.error}", markup=False, soft_wrap=True)
 
 
 def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
-    out.print(_sync_table(list(report.syncs)))
-    sent = [d for d in report.deliveries if d.outcome == "sent"]
+    _print_syncs(list(report.syncs))
+    # A row whose recipient opted out after it was decided is done, with nothing sent.
+    done = [d for d in report.deliveries if d.outcome == "sent"]
+    unsubscribed = [d for d in done if d.detail == "unsubscribed"]
+    sent = [d for d in done if d.detail != "unsubscribed"]
     written = [d for d in report.deliveries if d.outcome == "written"]
-    out.print(f"Decided {len(report.decided)} new emails; sent {len(sent)}.")
+    out.print(
+        f"Decided {_count(len(report.decided), 'new email')}; sent {len(sent)}"
+        + (f", {len(unsubscribed)} not sent (unsubscribed)." if unsubscribed else ".")
+    )
     if written:
-        out.print(f"Wrote {len(written)} protected-block changes to calendars.")
+        out.print(f"Wrote {_count(len(written), 'protected-block change')} to calendars.")
     for d in report.deliveries:
         if d.outcome not in ("sent", "written", "skipped"):
             out.print(
@@ -329,7 +372,9 @@ def demo(
         f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
         f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
     )
-    out.print(_sync_table(syncing.sync(rt, moment)))
+    with sync_failures_said_by_command():
+        synced = syncing.sync(rt, moment)
+    _print_syncs(synced)
     out.print(_load_table(rt, moment))
     calendars = escape(str(var / "calendars"))
     out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from importlib import metadata
@@ -21,7 +24,7 @@ from typer.core import TyperGroup
 from connectors.base import Problem, UserError
 from connectors.secrets import RedactFilter
 from worker import config as config_mod
-from worker import services
+from worker import services, syncing
 from worker.config import Settings
 from worker.config.loading import locate
 from worker.model import UTC
@@ -48,11 +51,14 @@ class _State:
     now: str | None = None
     log_level: LogLevel | None = None
     log_format = LogFormat.text
+    #: The level of steadyhand's own loggers when neither -v nor --log-level is given.
+    default_level = LogLevel.warning
 
     @classmethod
     def reset(cls) -> None:
         cls.verbose, cls.config, cls.now = False, None, None
         cls.log_level, cls.log_format = None, LogFormat.text
+        cls.default_level = LogLevel.warning
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,16 +80,35 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER = "steadyhand"
 
 
+#: steadyhand's own loggers; every other one (huey, urllib3, googleapiclient, msal,
+#: sqlalchemy…) is a library's, and logs warnings only unless ``--log-level debug``.
+OWN_LOGGERS = ("worker", "connectors")
+
+
+def log_levels() -> tuple[int, int]:
+    """``(steadyhand's level, the libraries' level)`` for this run: ``--log-level`` for
+    steadyhand (``debug`` for the libraries too), else DEBUG with ``-v`` (steadyhand's
+    loggers only), else the command's default (INFO for ``run``, WARNING otherwise); the
+    libraries at WARNING, or at steadyhand's level when that is higher."""
+    own = _State.log_level or (LogLevel.debug if _State.verbose else _State.default_level)
+    own_level = logging.getLevelNamesMapping()[own.value.upper()]
+    if _State.log_level is LogLevel.debug:
+        return own_level, logging.DEBUG
+    return own_level, max(own_level, logging.WARNING)
+
+
 def configure_logging() -> None:
-    """Root level from --log-level (else DEBUG with -v, else WARNING) and one stderr
-    handler in the chosen format; like ``basicConfig``, a process (or test run) that has
-    its own handlers keeps them, and its level unless one was asked for."""
-    level = _State.log_level or (LogLevel.debug if _State.verbose else LogLevel.warning)
+    """The levels of :func:`log_levels` and one stderr handler in the chosen format; like
+    ``basicConfig``, a process (or test run) that has its own handlers keeps them, and
+    its levels unless one was asked for (``-v``, ``--log-level``)."""
+    own, libraries = log_levels()
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
         root.removeHandler(handler)
     if not root.handlers or _State.log_level or _State.verbose:
-        root.setLevel(level.value.upper())
+        root.setLevel(libraries)
+        for name in OWN_LOGGERS:
+            logging.getLogger(name).setLevel(own)
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.set_name(_HANDLER)
@@ -95,12 +120,44 @@ def configure_logging() -> None:
             handler.addFilter(RedactFilter())
 
 
+def log_by_default(level: LogLevel) -> None:
+    """Make ``level`` this command's default (``run`` logs at INFO)."""
+    _State.default_level = level
+    configure_logging()
+
+
 def reset_logging(level: int) -> None:
     """Undo :func:`configure_logging` (for callers that run commands in-process)."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER]:
         root.removeHandler(handler)
     root.setLevel(level)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+@contextmanager
+def sync_failures_said_by_command() -> Iterator[None]:
+    """While a command syncs and then says each failure itself, once, the log's WARNING
+    of it does not reach the terminal (a log file keeps it; -v adds its traceback at DEBUG).
+    The same filter as ``sync`` uses."""
+
+    def not_said_by_command(record: logging.LogRecord) -> bool:
+        return not (
+            record.name == syncing.__name__
+            and record.levelno == logging.WARNING
+            and record.msg == "sync %s failed: %s"
+        )
+
+    terminals = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    said = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) in terminals]
+    for handler in said:
+        handler.addFilter(not_said_by_command)
+    try:
+        yield
+    finally:
+        for handler in said:
+            handler.removeFilter(not_said_by_command)
 
 
 def _set_verbose(value: bool) -> bool:
@@ -136,7 +193,7 @@ VerboseOpt = Annotated[
     typer.Option(
         "-v",
         "--verbose",
-        help="Tracebacks and debug logs.",
+        help="Tracebacks and steadyhand's debug logs (libraries' too: --log-level debug).",
         callback=_set_verbose,
         rich_help_panel=_GLOBAL,
     ),
@@ -145,7 +202,8 @@ LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option(
         "--log-level",
-        help="Log from this level on (default warning; debug with -v).",
+        help="Log from this level on (default warning, info for run; debug with -v). "
+        "Libraries log warnings only, unless debug.",
         callback=_set_level,
         case_sensitive=False,
         rich_help_panel=_GLOBAL,
@@ -286,11 +344,13 @@ def close_all() -> None:
         OPEN.pop().close()
 
 
-def _runtime(settings: Settings, now: datetime | None = None) -> services.Runtime:
+def _runtime(
+    settings: Settings, now: datetime | None = None, store: Store | None = None
+) -> services.Runtime:
     fixed = now
     rt = services.Runtime(
         settings=settings,
-        store=Store(settings.store_url),
+        store=store or Store(settings.store_url),
         transport=services.build_transport(settings),
         clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
     )

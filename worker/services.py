@@ -337,7 +337,7 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
     except Exception as exc:  # not ours (a template's OverflowError, a bug): this row only
         return _poison(rt, row, exc, now)
     rt.store.complete(row_id, result, now)
-    logger.info("row %s %s done: %s", row_id, row.key, row.kind)
+    logger.debug("row %s %s done: %s", row_id, row.key, row.kind)
     return Delivery(row_id, row.key, "sent" if row.kind == "email" else "written", result)
 
 
@@ -381,7 +381,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
         rt.store.audit(
             "not_sent", now, person=row.recipient, subject=row.key, detail={"why": "unsubscribed"}
         )
-        logger.info("not sending %s: %s unsubscribed", row.key, row.recipient)
+        logger.debug("not sending %s: %s unsubscribed", row.key, row.recipient)
         return "unsubscribed"
     person = rt.settings.person(row.recipient)
     env = mail.environment(
@@ -413,7 +413,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
         unsubscribe_url=link,
     )
     sent = rt.transport.send(message)
-    logger.info("sent %s via %s", row.key, rt.transport.name)
+    logger.debug("sent %s via %s", row.key, rt.transport.name)
     return sent
 
 

@@ -1,6 +1,6 @@
 """Huey tasks: the per-minute tick, the send task and the sweeper. A few lines each.
 
-Tasks carry only outbox row ids; the store is the source of truth (DESIGN §6). Huey
+Tasks carry only outbox row ids; the store is the source of truth (docs/architecture.md). Huey
 delivers a task at most once, so the sweeper re-enqueues rows that are pending past
 their due time or whose claim lease expired (a consumer killed mid-send).
 """
@@ -16,6 +16,8 @@ from typing import Any
 from huey import Huey, crontab
 
 from worker import services
+from worker.app import one_line
+from worker.syncing import SyncReport
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +41,29 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
             result = services.deliver(rt, row_id, rt.clock())
         except Exception as exc:  # deliver records a row's own failure; this is the store's
             # The row's lease expires and the sweeper re-enqueues it: never claimed for good.
-            logger.error("task send row=%s failed: %s", row_id, _line(exc))
+            logger.error("task send row=%s failed: %s", row_id, one_line(exc))
             logger.debug("task send row=%s traceback", row_id, exc_info=exc)
             return "error"
-        logger.info("task send row=%s: %s", row_id, result.outcome)
+        what = _what(result, rt.transport.name)
+        logger.info("task send row=%s %s: %s", row_id, result.key or "-", what)
         return result.outcome
 
     @huey.periodic_task(crontab(minute="*"), name="tick")
     def tick() -> None:
         now = rt.clock()
+        minute = f"{now:%Y-%m-%d %H:%M}Z"
         try:
             if not rt.store.claim_tick(now.strftime("%Y-%m-%dT%H:%M"), now):
-                logger.info("task tick %s: another consumer has this minute", now)
+                logger.info("task tick %s: done already (here or by another consumer)", minute)
                 return
             reports, decided = services.tick(rt, now)
         except Exception as exc:  # the next minute's tick tries again; the sweeper still sends
-            logger.error("task tick %s failed: %s", now, _line(exc))
-            logger.debug("task tick %s traceback", now, exc_info=exc)
+            logger.error("task tick %s failed: %s", minute, one_line(exc))
+            logger.debug("task tick %s traceback", minute, exc_info=exc)
             return
-        logger.info("task tick %s: %d synced, %d decided", now, len(reports), len(decided))
+        logger.info(
+            "task tick %s: %s; %s", minute, _synced(reports), f"{_n(len(decided), 'email')} decided"
+        )
         for row_id in decided:
             send(row_id)
 
@@ -66,9 +72,10 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
         try:
             ids = rt.store.due_ids(rt.clock() - SWEEP_GRACE)
         except Exception as exc:
-            logger.error("task sweep failed: %s", _line(exc))
+            logger.error("task sweep failed: %s", one_line(exc))
             return
-        logger.info("task sweep: %d rows re-enqueued", len(ids))
+        if ids:
+            logger.info("task sweep: %s re-enqueued", _n(len(ids), "row"))
         for row_id in ids:
             send(row_id)
 
@@ -79,13 +86,37 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
         # Every worker thread runs startup hooks; the first one starts a tick and a sweep
         # at once, so a fresh consumer does not wait for the next minute.
         if once.acquire(blocking=False):
-            tick()
-            sweep()
+            try:
+                tick()
+                sweep()
+            except Exception as exc:  # the queue is down: the consumer says so, and retries
+                logger.info(
+                    "first tick not enqueued (%s); the scheduler enqueues one a minute",
+                    one_line(exc),
+                )
 
     return Tasks(tick=tick, send=send, sweep=sweep)
 
 
-def _line(exc: Exception) -> str:
-    """One line about ``exc``, for the log (no traceback: that is at DEBUG)."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:300]
+def _what(delivery: services.Delivery, transport: str) -> str:
+    """What a send did, in words: ``sent via smtp``, ``skipped: unsubscribed``, ``retry: …``."""
+    if delivery.outcome == "sent" and delivery.detail == "unsubscribed":
+        return "skipped: unsubscribed"
+    if delivery.outcome == "sent":
+        return f"sent via {transport}"
+    if delivery.outcome == "written":
+        return "written"
+    return f"{delivery.outcome}: {delivery.detail}"
+
+
+def _synced(reports: list[SyncReport]) -> str:
+    """``2 calendars read, 1 unchanged, 1 failed`` (only the outcomes there are)."""
+    if not reports:
+        return "no calendar due"
+    counts = {o: sum(r.outcome == o for r in reports) for o in ("read", "unchanged", "failed")}
+    said = [f"{n} {o}" for o, n in counts.items() if n]
+    return f"{_n(len(reports), 'calendar')} synced ({', '.join(said)})"
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
