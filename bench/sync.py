@@ -73,6 +73,7 @@ class Feeds:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+            wbufsize = 64 * 1024  # headers and body in one write: no Nagle / delayed-ACK stall
 
             def do_GET(self) -> None:
                 with feeds._lock:

@@ -1,7 +1,9 @@
 """Sync: every calendar (or some) read through its connector into the store, each one a
 unit of its own. A calendar that fails, whatever the exception, is reported, logged once
 and recorded for ``doctor``; its stored events stay, and the others still sync.
-:mod:`worker.services` re-exports :func:`sync`, :class:`SyncReport` and :func:`sync_window`.
+Calendars are read at once (``sync.concurrency``, :mod:`worker.parallel`); the store is
+written only by the calling thread. :mod:`worker.services` re-exports :func:`sync`,
+:class:`SyncReport` and :func:`sync_window`.
 """
 
 from __future__ import annotations
