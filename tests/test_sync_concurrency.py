@@ -489,3 +489,33 @@ def test_an_unchanged_file_is_not_parsed_again_by_mtime_size_and_hash(
     assert ours == [str(files[2])]  # the only file parsed again: the changed one
     assert files[1].read_bytes() in hashed and files[2].read_bytes() in hashed
     assert files[0].read_bytes() not in hashed  # mtime and size vouch for it: not even hashed
+
+
+def test_a_google_accounts_calendars_go_in_one_batch_beside_feeds_read_at_once(
+    project: Path, feeds: Feeds, runtimes: Any, tmp_path: Path
+) -> None:
+    pytest.importorskip("googleapiclient", reason="needs the google extra")
+    from cryptography.fernet import Fernet
+
+    from connectors.secrets import TokenStore
+    from tests import test_google as g
+    from tests.fakes.google import GoogleFake
+
+    google = GoogleFake(seed=6)
+    try:
+        tokens = TokenStore(tmp_path / "tokens", Fernet.generate_key())
+        accounts = g.many_calendars(google, tokens, 3)
+        feeds.hold = 4  # the feeds are read at once, beside the account's one batch
+        rt = runtimes(config(project, [f"ics: {feeds.url(n)}" for n in range(4)]))
+        rt.calendars[("google", g.ACCOUNT)] = g.calendar(google, tokens)
+        google.http_requests = 0
+        reports = syncing.sync(rt, NOW, refs=[*accounts, *rt.refs()])
+    finally:
+        google.close()
+        while g.OPENED:
+            g.OPENED.pop().close()
+    assert [(r.kind, r.outcome, r.events) for r in reports] == [("google", "read", 1)] * 3 + [
+        ("ics", "read", 1)
+    ] * 4
+    assert google.http_requests == 1 and all(c.in_batch for c in google.calls)
+    assert feeds.most_in_flight == 4
