@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/planning.py
 	$(BIN)/python bench/emails.py
 	$(BIN)/python bench/hostile.py
+	$(BIN)/python bench/sync.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache

@@ -188,6 +188,17 @@ class BatchSync(Protocol):
     ) -> list[SyncResult | Exception]: ...
 
 
+class ParallelReads(Protocol):
+    """Optional: how many of this connector's calendars :func:`worker.syncing.sync` may
+    read at once, each on a thread of its own (``sync.concurrency`` bounds all of them
+    together). A connector without it has its calls made one at a time: the httplib2
+    objects under google-api-python-client are not thread-safe, and Graph allows 4
+    requests in flight per mailbox, which :class:`BatchSync` keeps within one call.
+    A connector that offers it must be safe to call from several threads at once."""
+
+    parallel_reads: int
+
+
 @runtime_checkable
 class MailTransport(Protocol):
     """Hands one finished message to a mail system."""

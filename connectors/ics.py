@@ -78,6 +78,9 @@ class IcsCalendar:
 
     kind = "ics"
     read_only = True
+    #: Feeds and files may be read in parallel (base.ParallelReads): the session's
+    #: connection pool is thread-safe and keeps this many connections per host.
+    parallel_reads = 64
 
     def __init__(
         self,
@@ -88,7 +91,7 @@ class IcsCalendar:
         self._session = session if session is not None else requests.Session()
         self._session.max_redirects = limits.max_redirects
         for prefix in ("http://", "https://"):  # the whole download has a deadline
-            self._session.mount(prefix, DeadlineAdapter())
+            self._session.mount(prefix, DeadlineAdapter(pool_maxsize=self.parallel_reads))
         self._timeout = timeout
         self._limits = limits
 

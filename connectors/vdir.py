@@ -85,6 +85,8 @@ class VdirCalendar:
 
     kind = "vdir"
     read_only = False
+    #: Folders may be read in parallel (base.ParallelReads): a sync keeps no state here.
+    parallel_reads = 64
 
     def __init__(self, limits: SyncLimits = DEFAULT_LIMITS) -> None:
         self._limits = limits  # bounds expansion, per calendar across its files

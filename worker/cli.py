@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer._click.exceptions import ClickException
 
@@ -65,17 +66,34 @@ def _sync_table(reports: list[syncing.SyncReport]) -> Table:
     for column in ("person", "calendar", "result", "events", "took"):
         table.add_column(column, justify="right" if column in ("events", "took") else "left")
     for r in reports:
-        result = {
-            "read": "[green]read[/]",
-            "unchanged": "unchanged",
-            "failed": f"[red]failed[/]: {escape(r.error or '')}",
-        }[r.outcome]
-        if r.said:
-            result += f", [yellow]{escape(r.said)}[/]"
-        took = f"{r.seconds * 1000:.0f} ms"
         where = escape(f"{r.kind}: {_short(r.location)}")
-        table.add_row(escape(r.owner), where, result, str(r.events), took)
+        table.add_row(escape(r.owner), where, _sync_result(r), str(r.events), _took(r))
     return table
+
+
+def _sync_result(r: syncing.SyncReport) -> str:
+    """What became of one calendar, in Rich markup (the table's cell, the line's middle)."""
+    result = {
+        "read": "[green]read[/]",
+        "unchanged": "unchanged",
+        "failed": f"[red]failed[/]: {escape(r.error or '')}",
+    }[r.outcome]
+    if r.said:
+        result += f", [yellow]{escape(r.said)}[/]"
+    return result
+
+
+def _took(r: syncing.SyncReport) -> str:
+    return f"{r.seconds * 1000:.0f} ms"
+
+
+def _sync_line(r: syncing.SyncReport) -> str:
+    """One calendar as its sync ends, when stdout is not a terminal (a pipe, a log)."""
+    where = escape(f"{r.kind}: {r.location}")
+    count = (
+        "" if r.outcome == "failed" else "1 event, " if r.events == 1 else f"{r.events} events, "
+    )
+    return f"{escape(r.owner)} ({where}): {_sync_result(r)}, {count}{_took(r)}"
 
 
 def _short(location: str) -> str:
@@ -138,31 +156,52 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
     for handler in said_below:
         handler.addFilter(not_said_below)
     try:
-        with out.status("Syncing calendars…") as status:
-            reports = syncing.sync(
-                rt,
-                _now(now, settings),
-                person=person,
-                on_done=lambda r: status.update(escape(f"Synced {r.owner} ({r.outcome})…")),
-            )
+        reports = _sync_with_progress(rt, _now(now, settings), person)
     finally:
         for handler in said_below:
             handler.removeFilter(not_said_below)
     failed = [r for r in reports if r.outcome == "failed"]
-    out.print(
-        _sync_table(
-            [
-                dataclasses.replace(r, error="see below") if r.outcome == "failed" else r
-                for r in reports
-            ]
-        )
-    )
+    out.print(_sync_table([_see_below(r) for r in reports]))
     if not reports:
         out.print("No calendars configured: add `calendar:` to people in the config.")
     if failed:
         for r in failed:
             err.print(f"error: {r.error}", markup=False, soft_wrap=True)
         raise typer.Exit(2 if any(r.fixable for r in failed) else 1)
+
+
+def _see_below(r: syncing.SyncReport) -> syncing.SyncReport:
+    """A failure's report as the table and the lines show it: its error is said below."""
+    return dataclasses.replace(r, error="see below") if r.outcome == "failed" else r
+
+
+def _sync_with_progress(
+    rt: services.Runtime, now: datetime, person: str | None
+) -> list[syncing.SyncReport]:
+    """:func:`syncing.sync` with a progress bar (calendars done of all) on a terminal,
+    and one line per calendar as it ends otherwise (a pipe, a log)."""
+    if not out.is_terminal:
+
+        def line(r: syncing.SyncReport) -> None:
+            out.print(_sync_line(_see_below(r)), soft_wrap=True)
+
+        return syncing.sync(rt, now, person=person, on_done=line)
+    columns = (
+        TextColumn("Syncing calendars"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out, transient=True) as progress:
+        task = progress.add_task("", total=None)
+        return syncing.sync(
+            rt,
+            now,
+            person=person,
+            on_total=lambda n: progress.update(task, total=n),
+            on_done=lambda r: progress.update(task, advance=1, description=escape(r.owner)),
+        )
 
 
 @app.command()

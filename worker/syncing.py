@@ -1,11 +1,14 @@
 """Sync: every calendar (or some) read through its connector into the store, each one a
 unit of its own. A calendar that fails, whatever the exception, is reported, logged once
 and recorded for ``doctor``; its stored events stay, and the others still sync.
-:mod:`worker.services` re-exports :func:`sync`, :class:`SyncReport` and :func:`sync_window`.
+Calendars are read at once (``sync.concurrency``, :mod:`worker.parallel`); the store is
+written only by the calling thread. :mod:`worker.services` re-exports :func:`sync`,
+:class:`SyncReport` and :func:`sync_window`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from connectors.base import (
+    BatchSync,
+    CalendarConnector,
     SteadyhandError,
     UserError,
 )
@@ -26,8 +31,10 @@ from worker.model import (
     CalendarRef,
     ReadNote,
     SyncResult,
+    SyncState,
     TimeRange,
 )
+from worker.parallel import Job, run_bounded
 
 if TYPE_CHECKING:
     from worker.services import Runtime
@@ -72,13 +79,22 @@ def sync(
     on_done: Callable[[SyncReport], None] | None = None,
     refs: Sequence[CalendarRef] | None = None,
     window: TimeRange | None = None,
+    on_total: Callable[[int], None] | None = None,
+    concurrency: int | None = None,
 ) -> list[SyncReport]:
     """Sync every calendar (or one person's, or ``refs``). A calendar that fails, whatever
     the exception (a bad file, a library's OverflowError, MemoryError, a store DataError),
     is reported, logged once and recorded; its previously stored events stay, and the
     others still sync.
-    ``window`` replaces the configured one (``analyze`` of a period outside it).
-    Calendars of a connector that can batch (``sync_many``) go through it together."""
+
+    Calendars are read at once, up to ``concurrency`` (``sync.concurrency``) of them, each
+    on a thread of its own, and at most ``parallel_reads`` at a time of one connector
+    (:class:`~connectors.base.ParallelReads`; one at a time without it). Calendars of a
+    connector that can batch (``sync_many``) go through it together, as one read. The
+    store is written here, in the calling thread: each calendar as soon as its read ends,
+    while the others are still read. ``on_total`` hears how many calendars will be read,
+    ``on_done`` each one's report as it is stored; the list returned is in config order.
+    ``window`` replaces the configured one (``analyze`` of a period outside it)."""
     window = window or sync_window(rt.settings, now)
     due_before = now - rt.settings.sync.every
     last_ok = {c.calendar_key: c.last_ok for c in rt.store.calendars()} if only_due else {}
@@ -87,49 +103,109 @@ def sync(
         seen = last_ok.get(ref.key)
         if not (only_due and seen is not None and seen > due_before):
             wanted.append(ref)
-    groups: dict[int, list[CalendarRef]] = {}
-    unbuilt: list[tuple[CalendarRef, Exception]] = []
-    for ref in wanted:
-        try:
-            groups.setdefault(id(rt.connector(ref)), []).append(ref)
-        except Exception as exc:  # no connector for it (a missing extra): that calendar only
-            unbuilt.append((ref, exc))
-    reports = []
+    if on_total:
+        on_total(len(wanted))
+    reports: dict[int, SyncReport] = {}
 
-    def finish(ref: CalendarRef, outcome: SyncResult | Exception, started: float) -> None:
+    def finish(ref: CalendarRef, outcome: SyncResult | Exception, seconds: float) -> None:
+        started = time.perf_counter() - seconds  # _record counts from the read's start
         try:
             report = _record(rt, ref, outcome, now, started)
         except Exception as exc:  # storing it failed (a DataError): that calendar only
             report = _record(rt, ref, exc, now, started)
-        reports.append(report)
+        reports[id(ref)] = report
         if on_done:
             on_done(report)
 
-    for ref, error in unbuilt:
-        finish(ref, error, time.perf_counter())
-    for group in groups.values():
-        connector = rt.connector(group[0])
-        started = time.perf_counter()
-        if len(group) > 1 and hasattr(connector, "sync_many"):
-            items = [(r, window, rt.store.sync_state(r.key)) for r in group]
-            outcomes: list[SyncResult | Exception]
-            try:
-                outcomes = list(connector.sync_many(items))
-            except Exception as exc:  # the calendars' boundary: never KeyboardInterrupt
-                outcomes = [exc] * len(group)
-            for ref, outcome in zip(group, outcomes, strict=True):
-                finish(ref, outcome, started)
-                started = time.perf_counter()
+    reads = _reads(rt, wanted, window, finish)
+    workers = concurrency or rt.settings.sync.concurrency
+    for index, got in run_bounded([r.job for r in reads], workers):
+        read = reads[index]
+        outcome = (  # a job's own failure: the calendars' boundary, never KeyboardInterrupt
+            _Outcome([got] * len(read.refs), [0.0] * len(read.refs))
+            if isinstance(got, Exception)
+            else got
+        )
+        for ref, one, seconds in zip(read.refs, outcome.results, outcome.seconds, strict=True):
+            finish(ref, one, seconds)
+    return [reports[id(ref)] for ref in wanted if id(ref) in reports]
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one read gave: a result (or the exception) and the seconds, per calendar."""
+
+    results: Sequence[SyncResult | Exception]
+    seconds: Sequence[float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One job of :func:`sync`: one calendar, or a connector's batch of them."""
+
+    refs: Sequence[CalendarRef]
+    job: Job[_Outcome]
+
+
+def _reads(
+    rt: Runtime,
+    wanted: Sequence[CalendarRef],
+    window: TimeRange,
+    finish: Callable[[CalendarRef, SyncResult | Exception, float], None],
+) -> list[_Read]:
+    """The jobs for ``wanted``, in its order: one per calendar, or one for all of a
+    connector's calendars when it batches (``sync_many``). Connectors are built and sync
+    states read here, in the calling thread; a calendar whose connector cannot be built
+    (a missing extra) is finished at once, alone."""
+    groups: dict[int, list[CalendarRef]] = {}
+    connectors: dict[int, CalendarConnector] = {}
+    for ref in wanted:
+        try:
+            connector = rt.connector(ref)
+        except Exception as exc:  # no connector for it: that calendar only
+            finish(ref, exc, 0.0)
             continue
-        for ref in group:  # each stored before the next is read
-            started = time.perf_counter()
-            one: SyncResult | Exception
-            try:
-                one = connector.sync(ref, window, rt.store.sync_state(ref.key))
-            except Exception as exc:  # the calendar's boundary: never KeyboardInterrupt
-                one = exc
-            finish(ref, one, started)
-    return reports
+        connectors[id(connector)] = connector
+        groups.setdefault(id(connector), []).append(ref)
+    reads = []
+    for key, group in groups.items():
+        connector = connectors[key]
+        items = [(ref, window, rt.store.sync_state(ref.key)) for ref in group]
+        if len(group) > 1 and hasattr(connector, "sync_many"):
+            reads.append(_Read(group, Job(key, 1, functools.partial(_many, connector, items))))
+            continue
+        limit = getattr(connector, "parallel_reads", 1)
+        limit = limit if isinstance(limit, int) and limit >= 1 else 1
+        for item in items:
+            reads.append(
+                _Read([item[0]], Job(key, limit, functools.partial(_one, connector, *item)))
+            )
+    return reads
+
+
+def _many(
+    connector: CalendarConnector,
+    items: Sequence[tuple[CalendarRef, TimeRange, SyncState | None]],
+) -> _Outcome:
+    """A batch read: each calendar's result, and the batch's time for each."""
+    started = time.perf_counter()
+    batch: BatchSync = connector  # type: ignore[assignment]
+    results = list(batch.sync_many(items))
+    if len(results) != len(items):  # a connector's bug: its calendars fail, not the sync
+        raise RuntimeError(f"sync_many gave {len(results)} results for {len(items)} calendars")
+    return _Outcome(results, [time.perf_counter() - started] * len(items))
+
+
+def _one(
+    connector: CalendarConnector, ref: CalendarRef, window: TimeRange, state: SyncState | None
+) -> _Outcome:
+    started = time.perf_counter()
+    result: SyncResult | Exception
+    try:
+        result = connector.sync(ref, window, state)
+    except Exception as exc:  # the calendar's boundary: never KeyboardInterrupt
+        result = exc
+    return _Outcome([result], [time.perf_counter() - started])
 
 
 def _record(

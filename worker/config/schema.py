@@ -84,6 +84,9 @@ class SyncSettings(_Section):
     max_bytes: Bytes = Field(25 * 1024**2, ge=1024, le=1024**3)
     #: Per feed: the whole download (connect, redirects, body) must end within this.
     feed_timeout: Duration = Field(timedelta(seconds=60), gt=timedelta(0), le=timedelta(hours=1))
+    #: Calendars read at once, each on a thread of its own (a provider account's
+    #: calendars still one call at a time: connectors.base.ParallelReads).
+    concurrency: int = Field(8, ge=1, le=64)
 
 
 class AccountSettings(_Section):
