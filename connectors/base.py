@@ -159,7 +159,7 @@ class AccountSpec:
 
 @runtime_checkable
 class CalendarConnector(Protocol):
-    """Reads a calendar and writes steadyhand's own blocks on it (DESIGN §2)."""
+    """Reads a calendar and writes steadyhand's own blocks on it (docs/contract.md)."""
 
     kind: str
     read_only: bool

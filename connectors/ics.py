@@ -74,7 +74,7 @@ def display_url(url: str) -> str:
 
 
 class IcsCalendar:
-    """An iCalendar file or feed, read-only (DESIGN §2)."""
+    """An iCalendar file or feed, read-only (docs/contract.md)."""
 
     kind = "ics"
     read_only = True

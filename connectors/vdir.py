@@ -81,7 +81,7 @@ def file_name(block_id: str) -> str:
 
 
 class VdirCalendar:
-    """A folder of ``.ics`` files, read and written in place (DESIGN §2)."""
+    """A folder of ``.ics`` files, read and written in place (docs/contract.md)."""
 
     kind = "vdir"
     read_only = False

@@ -119,7 +119,7 @@ def test_config_works_before_or_after_the_command(
     args = ["-c", str(one_calendar)]
     result = run_cli(*placed(["config", "check"], args, before))
     assert result.code == 0, result.err
-    assert f"{one_calendar}: OK — 1 people" in result.out
+    assert f"{one_calendar}: OK — 1 person" in result.out
 
 
 def test_config_after_the_command_wins_over_before(

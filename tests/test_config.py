@@ -86,7 +86,7 @@ def test_config_check_prints_every_problem_and_exits_2(run_cli, project: Path) -
 def test_config_check_on_a_good_file_says_ok(run_cli) -> None:
     result = run_cli("config", "check", "-c", str(ROOT / "config" / "demo.yaml"))
     assert result.code == 0, result.err
-    assert "OK — 5 people, 1 teams, 0 accounts" in result.out
+    assert "OK — 5 people, 1 team, 0 accounts" in result.out
 
 
 def test_missing_config_is_one_line_with_the_fix(run_cli, project: Path) -> None:

@@ -25,3 +25,28 @@ def test_unsubscribe_from_everything_says_so_in_plain_words(run_cli, project: Pa
     assert "ana@example.com will get no more emails from steadyhand." in first.out
     again = run_cli("unsubscribe", "ana@example.com")
     assert "ana@example.com had already opted out of emails from steadyhand." in again.out
+
+
+def test_config_check_counts_with_the_right_plural(run_cli, project: Path) -> None:
+    write(project / "steadyhand.yaml", ONE_PERSON)
+    result = run_cli("config", "check")
+    assert result.code == 0
+    assert "OK — 1 person, 1 team, 0 accounts" in result.out
+
+
+def test_no_text_cites_a_design_file_outside_the_repository() -> None:
+    """The definitions live in docs/ and are cited there (docs/metrics.md, …)."""
+    root = Path(__file__).resolve().parent.parent
+    folders = ("worker", "connectors", "templates", "config", "docs", "bench", "tests")
+    files = [p for f in folders for p in (root / f).rglob("*") if p.is_file()]
+    files += [root / "README.md", root / "DEVELOPERS.md", root / "Makefile"]
+    cited = "DESIGN" + ".md"
+    section = "DESIGN" + " §"
+    found = [
+        str(p.relative_to(root))
+        for p in files
+        if p.suffix in {".py", ".md", ".j2", ".yaml", ".txt", ""} and "__pycache__" not in p.parts
+        for text in [p.read_text(encoding="utf-8", errors="replace")]
+        if cited in text or section in text
+    ]
+    assert not found, f"these cite a design file outside the repository: {found}"

@@ -1,4 +1,4 @@
-"""Calendar load: events + policy -> per-day and per-week metrics (DESIGN §3).
+"""Calendar load: events + policy -> per-day and per-week metrics (docs/metrics.md).
 
 Pure: imports only the standard library and :mod:`worker.model`; no I/O, no clock, no
 configuration dicts (the ``overload:`` section arrives as a typed :class:`Policy`).
@@ -20,7 +20,7 @@ day works on its own few pieces; day boundaries and working hours are read from 
 zone's offsets without building aware datetimes. ``bench/analysis.py`` measures it
 (docs/benchmarks.md).
 
-Decisions where DESIGN §3 is silent (the contract for every caller)
+Decisions where the definitions of docs/metrics.md are silent (the contract for every caller)
 -------------------------------------------------------------------
 * **Attendees.** "An attendee other than the person" counts the organizer as an
   attendee too (as iCalendar does; Microsoft Graph lists the organizer apart from
@@ -126,7 +126,7 @@ _BUSY, _MEETING, _OOO = "busy", "meeting", "ooo"
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The ``overload:`` section of the YAML, typed (DESIGN §3, §9)."""
+    """The ``overload:`` section of the YAML, typed (docs/metrics.md, docs/configuration.md)."""
 
     max_meeting_load: float = 0.6
     max_chain_minutes: float = 180
@@ -138,7 +138,7 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class DayMetrics:
-    """One person's local day. Field names are the JSON names of DESIGN §3."""
+    """One person's local day. Field names are the JSON names of docs/metrics.md."""
 
     date: date
     working_minutes: float
@@ -239,7 +239,7 @@ def _norm(email: str) -> str:
 
 
 def is_busy(event: Event, person: Person) -> bool:
-    """A timed, not cancelled, not declined, busy, user-owned default event (DESIGN §3).
+    """A timed, not cancelled, not declined, busy, user-owned default event (docs/metrics.md).
 
     ``person`` is part of the signature for symmetry with :func:`is_meeting`; the
     event's ``response`` already is the person's own answer.
@@ -698,7 +698,7 @@ def analyze_day(
     day: date,
     policy: Policy = Policy(),
 ) -> DayMetrics:
-    """Metrics for one local day of ``person`` (DESIGN §3)."""
+    """Metrics for one local day of ``person`` (docs/metrics.md)."""
     return analyze_days(person, events, day, day, policy)[0]
 
 

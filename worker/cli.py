@@ -50,6 +50,7 @@ from worker.cli_common import (
 from worker.config import CalendarSettings
 from worker.model import UTC, redact_location
 from worker.resources import shipped
+from worker.wording import plural
 
 logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
 
@@ -117,8 +118,8 @@ def config_check(config: ConfigOpt = None) -> None:
     if problems:
         raise ConfigError(problems)
     out.print(
-        f"{path}: OK — {len(settings.people)} people, {len(settings.teams)} teams, "
-        f"{len(settings.accounts)} accounts"
+        f"{path}: OK — {plural(len(settings.people), 'person', 'people')}, "
+        f"{plural(len(settings.teams), 'team')}, {plural(len(settings.accounts), 'account')}"
     )
 
 
@@ -325,7 +326,7 @@ def run(
         found,
         redact_location(settings.store),
         redact_location(settings.queue),
-        _count(workers, "worker"),
+        plural(workers, "worker"),
     )
     try:
         store = open_store(settings)
@@ -335,10 +336,6 @@ def run(
     register(huey, _runtime(settings, fixed, store))
     build_consumer(huey, settings, workers).run()
     logger.info("steadyhand worker stopped")
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _print_syncs(reports: list[syncing.SyncReport]) -> None:
@@ -364,11 +361,11 @@ def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
     sent = [d for d in done if d.detail != "unsubscribed"]
     written = [d for d in report.deliveries if d.outcome == "written"]
     out.print(
-        f"Decided {_count(len(report.decided), 'new email')}; sent {len(sent)}"
+        f"Decided {plural(len(report.decided), 'new email')}; sent {len(sent)}"
         + (f", {len(unsubscribed)} not sent (unsubscribed)." if unsubscribed else ".")
     )
     if written:
-        out.print(f"Wrote {_count(len(written), 'protected-block change')} to calendars.")
+        out.print(f"Wrote {plural(len(written), 'protected-block change')} to calendars.")
     for d in report.deliveries:
         if d.outcome not in ("sent", "written", "skipped"):
             out.print(

@@ -30,6 +30,7 @@ from worker.cli_common import (
 from worker.config import _parse_weeks
 from worker.model import ChangeKind, Person
 from worker.services import Runtime
+from worker.wording import plural
 
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="How far ahead: 1w, 2w, 10d.")]
 SIGN = {ChangeKind.CREATE: "+", ChangeKind.MOVE: "~", ChangeKind.DELETE: "-"}
@@ -176,7 +177,7 @@ def apply(
     rt = _runtime(settings)
     finished = [d for d in protection.finish_pending(rt, moment) if d.outcome == "written"]
     if finished:
-        out.print(f"Finished {len(finished)} writes an earlier apply left pending.")
+        out.print(f"Finished {plural(len(finished), 'write')} an earlier apply left pending.")
     refused = apply_all(rt, moment, _horizon(horizon), person)
     if refused:
         raise ReadOnlyCalendar(refused)

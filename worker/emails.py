@@ -1,4 +1,4 @@
-"""The email programs (DESIGN §5): who gets which email when, decided into the outbox.
+"""The email programs (docs/architecture.md): who gets which email when, decided into the outbox.
 
 Each program turns the store's figures into due sends (:mod:`worker.schedule`, in the
 recipient's own time) and, for each send that is due now, an outbox row holding the

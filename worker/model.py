@@ -101,7 +101,7 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event occurrence as a connector read it (DESIGN §2)."""
+    """One event occurrence as a connector read it (docs/contract.md)."""
 
     id: str
     calendar_id: str

@@ -3,10 +3,10 @@
 Pure: imports only the standard library, :mod:`worker.model`, :mod:`worker.analysis` and
 :mod:`worker.report`; no I/O, no clock (every date arrives as an argument). Every
 function returns a dict of plain ``str``/``int``/``float``/``bool``/``None``/``list``/
-``dict`` values, never a model object, settings or a client (DESIGN §7): the templates
+``dict`` values, never a model object, settings or a client (docs/privacy.md): the templates
 run in a sandbox and see only this. templates/README.md lists the values per program.
 
-Programs (DESIGN §5): ``recognition`` (weekly, to a leader: concrete signals per member
+Programs (docs/architecture.md): ``recognition`` (weekly, to a leader: concrete signals per member
 and whom to thank for what), ``recognize`` (a leader's own note to a member),
 ``followup`` (after a 1:1, to both people), ``overload`` (the coming day or week is
 overloaded) and ``digest`` (weekly team load as an email-safe heat map).
@@ -26,6 +26,7 @@ from typing import Any
 from worker.analysis import DayMetrics, Policy, roll_up
 from worker.model import Event, Person, Status
 from worker.report import reason_words
+from worker.wording import plural
 
 __all__ = [
     "AGENDA",
@@ -126,10 +127,6 @@ def _period_label(start: date, end: date) -> str:
     if start.year == end.year:
         return f"{start.day} {start:%B} – {end.day} {end:%B %Y}"
     return f"{start.day} {start:%B %Y} – {end.day} {end:%B %Y}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _reason_text(day: Mapping[str, Any]) -> list[str]:
@@ -331,9 +328,9 @@ def recognition_context(
     if heaviest is not None:
         load = [f"{heaviest['meeting_hours']} h of meetings"]
         if heaviest["overloaded_days"]:
-            load.append(_plural(heaviest["overloaded_days"], "overloaded day"))
+            load.append(plural(heaviest["overloaded_days"], "overloaded day"))
         if heaviest["no_focus_days"]:
-            load.append(f"{_plural(heaviest['no_focus_days'], 'day')} without focus time")
+            load.append(f"{plural(heaviest['no_focus_days'], 'day')} without focus time")
         suggestions.append(
             f"Recognise {heaviest['first_name']} for carrying the heaviest load: {', '.join(load)}."
         )
@@ -344,7 +341,7 @@ def recognition_context(
     if focus_other is not None and focus_other["no_focus_days"] > 0:
         suggestions.append(
             f"Thank {focus_other['first_name']} for keeping things moving with little room "
-            f"to think: {_plural(focus_other['no_focus_days'], 'working day')} without "
+            f"to think: {plural(focus_other['no_focus_days'], 'working day')} without "
             "focus time. Ask what could come off their calendar."
         )
         named.add(focus_other["email"])
@@ -568,7 +565,8 @@ def digest_context(
 ) -> dict[str, Any]:
     """The weekly team load for ``leader``: a heat map of meeting hours per person and day.
 
-    ``report`` is the DESIGN §3 dict for the team's week (``report.build``). Team figures
+    ``report`` is the load report (docs/metrics.md) for the team's week (``report.build``).
+    Team figures
     appear only when the report carries a spread for ``team`` (``report.build`` leaves
     out teams below ``min_team_size`` people) and it lists at least ``min_team_size``
     people; otherwise ``withheld`` is true, ``rows`` and everything per person are empty,

@@ -1,4 +1,4 @@
-"""The load report: the JSON of DESIGN §3, and its table and CSV forms.
+"""The load report: the JSON of docs/metrics.md, and its table and CSV forms.
 
 :func:`build` turns per-person day metrics into the report dict (exactly the names of
 docs/metrics.md); :func:`to_json`, :func:`to_csv` and :func:`table` present it. The HTML

@@ -1,6 +1,6 @@
 """The HTML load report of ``steadyhand analyze --format html``.
 
-:func:`render_html` turns the JSON dict of DESIGN §3 (exactly what ``--format json``
+:func:`render_html` turns the JSON dict of docs/metrics.md (exactly what ``--format json``
 prints) into ONE self-contained HTML page: inline CSS, no script, no font, image or any
 other resource from anywhere (a Content-Security-Policy of ``default-src 'none'`` makes
 the browser refuse one even if a template override tried).
@@ -20,7 +20,7 @@ Decisions
   hours and its load (or "day off" / "away"), an overloaded cell has a "!" mark and a red
   outline, and its reasons are listed in words below the table.
 * **Thresholds** are the ``overload:`` section (numbers, ``timedelta`` or ``"5m"``
-  strings); a missing key is shown with its default (DESIGN §3). An optional
+  strings); a missing key is shown with its default (docs/metrics.md). An optional
   ``min_team_size`` key gives ``privacy.min_team_size`` for the note shown when no team
   figures are in the report.
 * **No attendee data.** A person whose ``attendees`` is ``absent`` while meetings come
@@ -81,7 +81,7 @@ def render_html(
     thresholds: Mapping[str, Any],
     names: Mapping[str, str] | None = None,
 ) -> str:
-    """The report page for ``report`` (the JSON dict of DESIGN §3) as one HTML string.
+    """The report page for ``report`` (the JSON dict of docs/metrics.md) as one HTML string.
 
     ``generated_at`` is printed as given; ``thresholds`` is the overload policy shown in
     the legend and quoted in the reasons; ``names`` maps an email to a display name.

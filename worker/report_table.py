@@ -33,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from worker import analysis
+from worker.wording import plural
 
 #: The layouts of ``--by``.
 LAYOUTS = ("day", "week")
@@ -218,7 +219,7 @@ def day_blocks(
         heading = Text(_name(names, person), style="bold")
         heading.append(
             f"  {person['timezone']}: {_hours(total.meeting_minutes)} h of meetings, "
-            f"{_plural(total.overloaded_days, 'overloaded day')}"
+            f"{plural(total.overloaded_days, 'overloaded day')}"
         )
         grid = _grid()
         grid.add_column("week of", no_wrap=True)
@@ -334,7 +335,7 @@ def week_table(report: Mapping[str, Any], names: Mapping[str, str]) -> Table:
                 "",
                 Text("all", style="bold"),
                 *(Text(f, style="bold") for f in _week_figures(total)),
-                Text(_plural(total.overloaded_days, "overloaded day"), style="bold"),
+                Text(plural(total.overloaded_days, "overloaded day"), style="bold"),
                 end_section=True,
             )
     return grid
@@ -384,7 +385,3 @@ def week_lines(report: Mapping[str, Any], names: Mapping[str, str]) -> list[Rend
             overloaded = row.overloaded()
             out.append(_indent(Text(line + (f"; {overloaded}" if overloaded else ""))))
     return out
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,6 +1,6 @@
 """Pure: who gets which email when, in the recipient's own local time.
 
-Rules (DESIGN §5):
+Rules (docs/architecture.md, *When an email goes out*):
 
 * A send happens inside the recipient's working hours, never on a day off or an away
   day. A due time that falls outside is moved to the next allowed instant.

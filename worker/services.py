@@ -192,7 +192,8 @@ def load_report(
     person: str | None = None,
     team: str | None = None,
 ) -> tuple[dict[str, Any], list[SyncReport]]:
-    """The DESIGN §3 report for ``start``..``end``, syncing first where the store has no data."""
+    """The load report (docs/metrics.md) for ``start``..``end``, syncing first where the
+    store has no data."""
     people, teams = select(rt.settings, person, team)
     span = (
         TimeRange(

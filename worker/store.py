@@ -4,7 +4,8 @@ SQLAlchemy Core on SQLite (WAL) by default, PostgreSQL for the scale-out mode.
 Tables are created on first use. Every public method is one transaction, so a crash
 leaves either the old state or the new one, never half of each.
 
-Outbox rows (DESIGN §6) move ``pending -> claimed (lease) -> done | failed``. A row is
+Outbox rows (docs/architecture.md, *Once per key*) move
+``pending -> claimed (lease) -> done | failed``. A row is
 written in the same transaction as the decision to send or write, keyed by an
 idempotency key (``program:recipient:period`` for email); inserting a key that exists
 is a no-op, so deciding twice sends once.

@@ -18,6 +18,7 @@ from huey import Huey, crontab
 from worker import services
 from worker.app import one_line
 from worker.syncing import SyncReport
+from worker.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
             logger.debug("task tick %s traceback", minute, exc_info=exc)
             return
         logger.info(
-            "task tick %s: %s; %s", minute, _synced(reports), f"{_n(len(decided), 'email')} decided"
+            "task tick %s: %s; %s",
+            minute,
+            _synced(reports),
+            f"{plural(len(decided), 'email')} decided",
         )
         for row_id in decided:
             send(row_id)
@@ -75,7 +79,7 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
             logger.error("task sweep failed: %s", one_line(exc))
             return
         if ids:
-            logger.info("task sweep: %s re-enqueued", _n(len(ids), "row"))
+            logger.info("task sweep: %s re-enqueued", plural(len(ids), "row"))
         for row_id in ids:
             send(row_id)
 
@@ -115,8 +119,4 @@ def _synced(reports: list[SyncReport]) -> str:
         return "no calendar due"
     counts = {o: sum(r.outcome == o for r in reports) for o in ("read", "unchanged", "failed")}
     said = [f"{n} {o}" for o, n in counts.items() if n]
-    return f"{_n(len(reports), 'calendar')} synced ({', '.join(said)})"
-
-
-def _n(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    return f"{plural(len(reports), 'calendar')} synced ({', '.join(said)})"

@@ -29,10 +29,17 @@ from worker.model import local_day_range
 __all__ = [
     "coming_day",
     "day_label",
+    "plural",
     "reflected_day",
     "reflection_at_send",
     "reflection_facts",
 ]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 calendar``, ``2 calendars``; ``many`` for an irregular plural
+    (``plural(3, "person", "people")``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
 def day_label(day: date) -> str:
