@@ -267,7 +267,7 @@ def test_table_is_followed_by_a_note_with_the_fix(run_cli, feed_only: Path) -> N
         "Note: Ana Lima's calendar has no attendee data (attendees: absent): no event in "
         "this period names an attendee or organizer, so its 3.5 h of busy events are not "
         "counted as meetings. To count them, set `meetings: busy` on this person's "
-        "calendar: (or on its account); see docs/metrics.md."
+        "`calendar:` (or on its account); see docs/metrics.md."
     )
 
 

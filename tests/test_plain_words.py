@@ -3,6 +3,9 @@ leftover wording that reads wrong."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import write
@@ -50,3 +53,39 @@ def test_no_text_cites_a_design_file_outside_the_repository() -> None:
         if cited in text or section in text
     ]
     assert not found, f"these cite a design file outside the repository: {found}"
+
+
+BAD_EVENT = """\
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//made up//EN
+BEGIN:VEVENT
+UID:backwards@example.com
+DTSTART:20261104T150000Z
+DTEND:20261104T140000Z
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_a_calendar_read_with_a_note_is_said_in_its_row_not_again_in_the_log(
+    project: Path,
+) -> None:
+    write(project / "ana.ics", BAD_EVENT)
+    write(
+        project / "steadyhand.yaml",
+        "timezone: Europe/Berlin\npeople:\n  - email: ana@example.com\n"
+        "    calendar: {ics: ana.ics}\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "--now", "2026-11-05T16:45+01:00", "sync"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 event skipped (ends before it starts)" in result.stdout
+    assert "skipped" not in result.stderr

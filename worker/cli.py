@@ -45,7 +45,7 @@ from worker.cli_common import (
     log_by_default,
     out,
     reset_logging,
-    sync_failures_said_by_command,
+    sync_outcomes_said_by_command,
 )
 from worker.config import CalendarSettings
 from worker.model import UTC, redact_location
@@ -140,27 +140,11 @@ def sync_cmd(config: ConfigOpt = None, person: PersonOpt = None, now: NowOpt = N
     settings = _settings(config)
     rt = _runtime(settings)
 
-    # Each failure is said once, whole, on stderr (a table cell wraps and cuts a long path):
-    # its row says "failed: see below", and the log's WARNING of it does not reach the
-    # terminal here (a log file keeps it; -v still shows it at DEBUG, with the traceback).
-    def not_said_below(record: logging.LogRecord) -> bool:
-        return not (
-            record.name == syncing.__name__
-            and record.levelno == logging.WARNING
-            and record.msg == "sync %s failed: %s"
-        )
-
-    terminals = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
-    said_below = [
-        h for h in logging.getLogger().handlers if getattr(h, "stream", None) in terminals
-    ]
-    for handler in said_below:
-        handler.addFilter(not_said_below)
-    try:
+    # Each calendar's outcome is said once: a failure whole on stderr (a table cell wraps
+    # and cuts a long path; its row says "failed: see below"), notes in its row; the
+    # log's WARNING of either does not reach the terminal here (a log file keeps it).
+    with sync_outcomes_said_by_command():
         reports = _sync_with_progress(rt, _now(now, settings), person)
-    finally:
-        for handler in said_below:
-            handler.removeFilter(not_said_below)
     failed = [r for r in reports if r.outcome == "failed"]
     out.print(_sync_table([_see_below(r) for r in reports]))
     if not reports:
@@ -311,7 +295,7 @@ def run(
     fixed = _now(now, settings) if _given_now(now) else None
     if once:
         rt = _runtime(settings, fixed or datetime.now(UTC))
-        with sync_failures_said_by_command():
+        with sync_outcomes_said_by_command():
             cycle = services.run_cycle(rt, rt.clock())
         _print_cycle(rt, cycle)
         return
@@ -408,7 +392,7 @@ def demo(
         f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
         f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
     )
-    with sync_failures_said_by_command():
+    with sync_outcomes_said_by_command():
         synced = syncing.sync(rt, moment)
     _print_syncs(synced)
     out.print(_load_table(rt, moment))

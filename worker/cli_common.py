@@ -137,17 +137,13 @@ def reset_logging(level: int) -> None:
 
 
 @contextmanager
-def sync_failures_said_by_command() -> Iterator[None]:
-    """While a command syncs and then says each failure itself, once, the log's WARNING
-    of it does not reach the terminal (a log file keeps it; -v adds its traceback at DEBUG).
-    The same filter as ``sync`` uses."""
+def sync_outcomes_said_by_command() -> Iterator[None]:
+    """While a command syncs and then says each calendar's outcome itself, once (its
+    table, its lines: a failure, or what was read around), the log's WARNING of it does
+    not reach the terminal (a log file keeps it; -v adds a failure's traceback at DEBUG)."""
 
     def not_said_by_command(record: logging.LogRecord) -> bool:
-        return not (
-            record.name == syncing.__name__
-            and record.levelno == logging.WARNING
-            and record.msg == "sync %s failed: %s"
-        )
+        return not getattr(record, syncing.SAID_BY_COMMAND, False)
 
     terminals = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
     said = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) in terminals]

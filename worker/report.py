@@ -123,7 +123,7 @@ def notes(report: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
                 f"Note: {name}'s calendar has no attendee data (attendees: absent): no event "
                 f"in this period names an attendee or organizer, so its {hours:.1f} h of busy "
                 "events are not counted as meetings. To count them, set `meetings: busy` on "
-                "this person's calendar: (or on its account); see docs/metrics.md."
+                "this person's `calendar:` (or on its account); see docs/metrics.md."
             )
         elif attendees == "absent":
             lines.append(

@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Marks the WARNING that says a calendar's outcome (failed, or read with notes): a
+#: command that prints the outcome itself (its table, its lines) keeps that WARNING off
+#: the terminal, so each is said once (``cli_common.sync_outcomes_said_by_command``).
+SAID_BY_COMMAND = "steadyhand_sync_outcome"
+_OUTCOME = {SAID_BY_COMMAND: True}
+
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
@@ -214,7 +220,7 @@ def _record(
     """Store one calendar's sync outcome and say what happened (named by ``ref.shown``)."""
     if isinstance(outcome, Exception):
         error = _error_line(outcome)
-        logger.warning("sync %s failed: %s", ref.key, error)
+        logger.warning("sync %s failed: %s", ref.key, error, extra=_OUTCOME)
         logger.debug("sync %s failed", ref.key, exc_info=outcome)
         try:
             rt.store.record_sync_error(ref.key, ref.owner, ref.kind, error, now)
@@ -269,7 +275,7 @@ def _record(
         notes=result.notes,
     )
     if report.said:  # once per calendar; the connector named each event at INFO
-        logger.warning("sync %s: read, %s", ref.key, report.said)
+        logger.warning("sync %s: read, %s", ref.key, report.said, extra=_OUTCOME)
     logger.info("sync %s: %s, %d events stored, %.3fs", ref.key, state, count, elapsed)
     return report
 
