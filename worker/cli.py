@@ -12,6 +12,7 @@ import io
 import logging
 import shutil
 import sys
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -355,19 +356,22 @@ def _print_syncs(reports: list[syncing.SyncReport]) -> None:
 
 def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
     _print_syncs(list(report.syncs))
-    # A row whose recipient opted out after it was decided is done, with nothing sent.
-    done = [d for d in report.deliveries if d.outcome == "sent"]
-    unsubscribed = [d for d in done if d.detail == "unsubscribed"]
-    sent = [d for d in done if d.detail != "unsubscribed"]
-    written = [d for d in report.deliveries if d.outcome == "written"]
+    # A row whose recipient opted out after it was decided is done, with nothing sent; so
+    # is a reflection dropped as too late (its line below says why).
+    count = Counter(d.outcome for d in report.deliveries)
+    not_sent = [
+        f"{count['unsubscribed']} not sent (unsubscribed)" if count["unsubscribed"] else "",
+        f"{count['dropped']} dropped (too late)" if count["dropped"] else "",
+    ]
     out.print(
-        f"Decided {plural(len(report.decided), 'new email')}; sent {len(sent)}"
-        + (f", {len(unsubscribed)} not sent (unsubscribed)." if unsubscribed else ".")
+        f"Decided {plural(len(report.decided), 'new email')}; "
+        + ", ".join([f"sent {count['sent']}", *filter(None, not_sent)])
+        + "."
     )
-    if written:
-        out.print(f"Wrote {plural(len(written), 'protected-block change')} to calendars.")
+    if count["written"]:
+        out.print(f"Wrote {plural(count['written'], 'protected-block change')} to calendars.")
     for d in report.deliveries:
-        if d.outcome not in ("sent", "written", "skipped"):
+        if d.outcome not in ("sent", "written", "skipped", "unsubscribed"):
             out.print(
                 f"  [yellow]{d.outcome}[/] {escape(d.key)}: {escape(d.detail)}", soft_wrap=True
             )
@@ -443,6 +447,9 @@ def _print_emails(
         out.print(
             "No new email: everything due was written before (the ledger makes reruns no-ops)."
         )
+    for d in report.deliveries:
+        if d.outcome in services.NOT_SENT:
+            out.print(f"  not sent: {d.key}: {d.detail}", markup=False, soft_wrap=True)
     upcoming = [
         c.due
         for c in emails.scheduled(rt, now)

@@ -1,0 +1,183 @@
+"""What a user sees where issue 11's changes left gaps: a send done with nothing sent says
+so (in `run --once`, in the task log and in `doctor`), `meetings: busy` counts in every
+email and in the protected blocks, and `plan` output fits 80 columns.
+
+Calendars are .ics files the CLI reads; a send decided earlier than it is delivered is
+decided through :mod:`worker.services`, as a worker that was down would have left it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from huey import MemoryHuey
+
+from connectors.memory import RecordingTransport
+from tests.conftest import write
+from tests.tz import NEW_YORK, at
+from worker import config, services, syncing
+from worker.store import Store
+from worker.tasks import register
+
+WEDNESDAY = at(NEW_YORK, "2026-11-04 16:35")  # Dee's reflection about Wednesday is decided
+FRIDAY = at(NEW_YORK, "2026-11-06 09:30")  # and delivered: more than a working day late
+DROPPED = "reflection:dee@example.com:2026-11-04"
+
+
+def vevent(uid: str, start: str, end: str, title: str, attendees: bool) -> str:
+    """A busy event on Dee's New York clock (``start``/``end`` like 20261105T100000)."""
+    people = (
+        "ORGANIZER:mailto:kim@example.com\r\nATTENDEE:mailto:dee@example.com\r\n"
+        "ATTENDEE:mailto:kim@example.com\r\n"
+        if attendees
+        else ""
+    )
+    return (
+        f"BEGIN:VEVENT\r\nUID:{uid}@test\r\nDTSTAMP:20261101T000000Z\r\n"
+        f"DTSTART;TZID=America/New_York:{start}\r\nDTEND;TZID=America/New_York:{end}\r\n"
+        f"SUMMARY:{title}\r\n{people}END:VEVENT\r\n"
+    )
+
+
+def calendar(attendees: bool) -> str:
+    """Wednesday light; Thursday 10:00-16:00 one busy run (6 h of 8 working hours)."""
+    events = [
+        vevent("w1", "20261104T100000", "20261104T110000", "Planning", attendees),
+        vevent("t1", "20261105T100000", "20261105T130000", "Launch review", attendees),
+        vevent("t2", "20261105T130000", "20261105T150000", "Vendor call", attendees),
+        vevent("t3", "20261105T150000", "20261105T160000", "Retro", attendees),
+    ]
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        + "".join(events)
+        + "END:VCALENDAR\r\n"
+    )
+
+
+def project(
+    folder: Path, *, attendees: bool = True, meetings: str | None = None, extra: str = ""
+) -> Path:
+    write(folder / "cal" / "dee.ics", calendar(attendees))
+    option = f", meetings: {meetings}" if meetings else ""
+    return write(
+        folder / "steadyhand.yaml",
+        f"""\
+timezone: America/New_York
+store: sqlite:///{folder / "steadyhand.db"}
+queue: sqlite:///{folder / "queue.db"}
+working_hours: {{mon-fri: "09:00-17:00"}}
+people:
+  - email: dee@example.com
+    name: Dee Park
+    calendar: {{ics: cal/dee.ics{option}}}
+mail: {{from: "Steadyhand <steadyhand@example.com>", transport: memory}}
+emails:
+  reflection: {{to: everyone, at: "16:30"}}
+{extra}""",
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STEADYHAND_NOW", raising=False)
+    return tmp_path
+
+
+def runtime(cfg: Path, now: datetime) -> tuple[services.Runtime, RecordingTransport]:
+    settings = config.load(cfg)
+    transport = RecordingTransport()
+    return services.Runtime(settings, Store(settings.store_url), transport, lambda: now), transport
+
+
+@pytest.fixture
+def decided_on_wednesday(folder: Path) -> Iterator[tuple[Path, int]]:
+    """Dee's Wednesday reflection decided on Wednesday and left pending (worker down)."""
+    cfg = project(folder)
+    rt, _ = runtime(cfg, WEDNESDAY)
+    try:
+        syncing.sync(rt, WEDNESDAY)
+        (row_id,) = services.decide_emails(rt, WEDNESDAY)
+    finally:
+        rt.close()
+    yield cfg, row_id
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return body.get_content()
+
+
+# -- a send done with nothing sent says what happened --------------------------------------
+
+
+def test_a_reflection_too_late_is_delivered_as_dropped_not_sent(decided_on_wednesday) -> None:
+    cfg, row_id = decided_on_wednesday
+    rt, transport = runtime(cfg, FRIDAY)
+    try:
+        done = services.deliver(rt, row_id, FRIDAY)
+        (stored,) = [r for r in rt.store.outbox_rows() if r.id == row_id]
+    finally:
+        rt.close()
+    assert transport.sent == []
+    assert done.outcome == "dropped"
+    assert done.detail.startswith("more than one working day late: about Wednesday 4 November")
+    assert stored.status == "done" and stored.result == f"dropped: {done.detail}"
+
+
+def test_run_once_counts_a_reflection_too_late_as_dropped_and_says_why(
+    decided_on_wednesday, run_cli
+) -> None:
+    cfg, _ = decided_on_wednesday
+    result = run_cli("run", "--once", "-c", str(cfg), "--now", FRIDAY.isoformat())
+    assert result.code == 0, result.err
+    assert "Decided 0 new emails; sent 0, 1 dropped (too late)." in result.out
+    assert (
+        f"  dropped {DROPPED}: more than one working day late: about Wednesday 4 November"
+        in result.out
+    )
+
+
+def test_the_send_task_logs_a_reflection_too_late_as_dropped(
+    decided_on_wednesday, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg, row_id = decided_on_wednesday
+    rt, transport = runtime(cfg, FRIDAY)
+    tasks = register(MemoryHuey(immediate=True), rt)
+    try:
+        with caplog.at_level(logging.INFO, logger="worker.tasks"):
+            tasks.send(row_id)
+    finally:
+        rt.close()
+    assert transport.sent == []
+    (line,) = [r.getMessage() for r in caplog.records if "task send" in r.getMessage()]
+    assert line.startswith(
+        f"task send row={row_id} {DROPPED}: dropped: more than one working day late: "
+        "about Wednesday 4 November"
+    )
+    assert "sent via" not in line
+
+
+def test_a_note_to_someone_who_opted_out_says_it_was_not_sent(folder: Path, run_cli) -> None:
+    cfg = project(
+        folder, extra="teams:\n  - {name: T, leader: kim@example.com, members: [dee@example.com]}\n"
+    )
+    cfg.write_text(
+        cfg.read_text().replace(
+            "people:\n", "people:\n  - {email: kim@example.com, name: Kim Ray}\n"
+        )
+    )
+    now = at(NEW_YORK, "2026-11-05 11:00").isoformat()
+    assert run_cli("unsubscribe", "dee@example.com", "-c", str(cfg)).code == 0
+    result = run_cli(
+        "recognize", "dee@example.com", "--for", "the calm release", "-c", str(cfg), "--now", now
+    )
+    assert result.code == 2, result.out
+    assert "Sent to" not in result.out
+    assert "the note to dee@example.com was not sent: they opted out of these emails" in result.err
