@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -181,3 +181,27 @@ def test_a_note_to_someone_who_opted_out_says_it_was_not_sent(folder: Path, run_
     assert result.code == 2, result.out
     assert "Sent to" not in result.out
     assert "the note to dee@example.com was not sent: they opted out of these emails" in result.err
+
+
+# -- doctor lists what was dropped, as information -----------------------------------------
+
+
+def test_doctor_lists_a_reflection_dropped_this_week_and_still_says_all_well(
+    decided_on_wednesday, run_cli
+) -> None:
+    cfg, row_id = decided_on_wednesday
+    rt, _ = runtime(cfg, FRIDAY)
+    try:
+        services.deliver(rt, row_id, FRIDAY)
+    finally:
+        rt.close()
+    assert run_cli("sync", "-c", str(cfg), "--now", FRIDAY.isoformat()).code == 0
+    doctor = run_cli("--now", (FRIDAY + timedelta(days=2)).isoformat(), "doctor", "-c", str(cfg))
+    assert doctor.code == 0, doctor.out
+    assert (
+        "Dropped in the last 7 days: reflection to dee@example.com for Wednesday 4 November "
+        "(more than one working day late)" in doctor.out
+    )
+    assert "All well." in doctor.out and "0 failed" in doctor.out
+    later = run_cli("--now", (FRIDAY + timedelta(days=8)).isoformat(), "doctor", "-c", str(cfg))
+    assert later.code == 0 and "Dropped" not in later.out
