@@ -20,7 +20,7 @@ from huey import MemoryHuey
 from connectors.memory import RecordingTransport
 from tests.conftest import write
 from tests.tz import NEW_YORK, at
-from worker import config, services, syncing
+from worker import config, protection, services, syncing
 from worker.store import Store
 from worker.tasks import register
 
@@ -205,3 +205,67 @@ def test_doctor_lists_a_reflection_dropped_this_week_and_still_says_all_well(
     assert "All well." in doctor.out and "0 failed" in doctor.out
     later = run_cli("--now", (FRIDAY + timedelta(days=8)).isoformat(), "doctor", "-c", str(cfg))
     assert later.code == 0 and "Dropped" not in later.out
+
+
+# -- meetings: busy counts everywhere meetings are counted -----------------------------------
+
+
+def test_with_meetings_busy_the_reflection_shows_the_next_days_meetings(folder: Path) -> None:
+    cfg = project(folder, attendees=False, meetings="busy")
+    rt, transport = runtime(cfg, WEDNESDAY)
+    try:
+        services.run_cycle(rt, WEDNESDAY)
+    finally:
+        rt.close()
+    (message,) = transport.sent
+    text = text_of(message)
+    assert "Tomorrow, Thursday 5 November: 6.0 h of meetings, the first at 10:00." in text
+
+
+def test_without_meetings_busy_a_calendar_without_attendees_shows_no_meetings(
+    folder: Path,
+) -> None:
+    cfg = project(folder, attendees=False)
+    rt, transport = runtime(cfg, WEDNESDAY)
+    try:
+        services.run_cycle(rt, WEDNESDAY)
+    finally:
+        rt.close()
+    (message,) = transport.sent
+    assert "Tomorrow, Thursday 5 November: no meetings." in text_of(message)
+
+
+def test_with_meetings_busy_the_overload_email_fires_and_names_the_heaviest_meetings(
+    folder: Path,
+) -> None:
+    extra = "  overload: {to: person, lookahead: 1d}\n"
+    cfg = project(folder, attendees=False, meetings="busy", extra=extra)
+    thursday = at(NEW_YORK, "2026-11-05 09:05")
+    rt, transport = runtime(cfg, thursday)
+    try:
+        services.run_cycle(rt, thursday)
+    finally:
+        rt.close()
+    (message,) = [m for m in transport.sent if "heads-up" in m["Subject"]]
+    text = text_of(message)
+    assert "Thursday 5 November: 6.0 h of meetings (75 % of your working time)" in text
+    # titles are not stored by default, and these events name nobody: "a meeting"
+    assert "  - Shorten a meeting (Thu 5 Nov 10:00–13:00) from 180 to 170 min" in text
+    assert "No single meeting stands out" not in text and "0 people" not in text
+
+
+def test_with_meetings_busy_a_recovery_block_follows_a_run_of_busy_events(folder: Path) -> None:
+    extra = "protect:\n  - {rule: recovery, for: everyone, after_chain: 3h}\n"
+    cfg = project(folder, attendees=False, meetings="busy", extra=extra)
+    morning = at(NEW_YORK, "2026-11-05 08:00")
+    rt, _ = runtime(cfg, morning)
+    try:
+        plan = protection.plan_person(
+            rt, rt.settings.person("dee@example.com"), morning, timedelta(days=1)
+        )
+    finally:
+        rt.close()
+    assert plan is not None
+    (change,) = plan.changes
+    start = change.block.start.astimezone(NEW_YORK)
+    assert (change.block.rule, f"{start:%a %H:%M}") == ("recovery", "Thu 16:00")

@@ -254,10 +254,13 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
     today = metrics[day]
     tomorrow = metrics[following]
     span = local_day_range(following, person.tz)
+    meetings_from = rt.settings.meetings_from(person.email)  # as day_metrics counted them
     meetings = sorted(
         (e.start, e.end)
         for e in events
-        if analysis.is_meeting(e, person) and e.start < span.end and e.end > span.start
+        if analysis.is_meeting(e, person, meetings_from)
+        and e.start < span.end
+        and e.end > span.start
     )
     blocks = sorted(
         (b.title, b.start, b.end)
