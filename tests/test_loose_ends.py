@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -269,3 +270,75 @@ def test_with_meetings_busy_a_recovery_block_follows_a_run_of_busy_events(folder
     (change,) = plan.changes
     start = change.block.start.astimezone(NEW_YORK)
     assert (change.block.rule, f"{start:%a %H:%M}") == ("recovery", "Thu 16:00")
+
+
+# -- plan output fits the terminal ------------------------------------------------------------
+
+
+def plan_lines(out: str) -> list[str]:
+    """The demo's protected-block plan: from its heading to the "Applied:" line."""
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("Protected blocks"))
+    last = next(i for i, line in enumerate(lines) if line.startswith("Applied:"))
+    return lines[first + 1 : last + 1]
+
+
+def test_the_demos_protected_blocks_fit_80_columns_with_every_reason_whole(
+    folder: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run_cli("demo")
+    assert result.code == 0, result.err
+    lines = plan_lines(result.out)
+    assert [line for line in lines if len(line) > 80] == []
+    at_ = lines.index("  + create coaching  Tue 10 Nov 13:30–14:15")
+    assert lines[at_ + 1] == "      new: 2 × 45 min coaching a week (tue–thu 13:00–17:00)"
+    focus = [i for i, line in enumerate(lines) if line.startswith("  + create focus")]
+    assert len(focus) == 26
+    assert {lines[i + 1] for i in focus} == {"      new: focus goal 1h a day (working hours)"}
+
+
+def test_at_200_columns_each_block_is_one_line_with_its_reason(folder: Path, run_cli) -> None:
+    result = run_cli("demo")  # run_cli: COLUMNS=200
+    assert result.code == 0, result.err
+    lines = plan_lines(result.out)
+    assert (
+        "  + create coaching  Tue 10 Nov 13:30–14:15  "
+        "new: 2 × 45 min coaching a week (tue–thu 13:00–17:00)" in lines
+    )
+    assert not [line for line in lines if line.startswith("      new:")]
+
+
+def test_a_reason_longer_than_the_terminal_wraps_under_its_change_word_for_word(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.cli_protect import print_plans
+    from worker.planning import Unprotectable
+
+    extra = "protect:\n  - {rule: recovery, for: everyone, after_chain: 3h}\n"
+    cfg = project(folder, attendees=False, meetings="busy", extra=extra)
+    morning = at(NEW_YORK, "2026-11-05 08:00")
+    rt, _ = runtime(cfg, morning)
+    try:
+        plan = protection.plan_person(
+            rt, rt.settings.person("dee@example.com"), morning, timedelta(days=1)
+        )
+    finally:
+        rt.close()
+    assert plan is not None
+    long = " ".join(f"word{n}" for n in range(40))  # 279 characters
+    (change,) = plan.changes
+    plan = replace(
+        plan,
+        changes=(replace(change, reason=long),),
+        unprotectable=(Unprotectable("dee@example.com", "focus", "2026-W45", long),),
+    )
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    print_plans([plan])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if len(line) > 80] == []
+    start = lines.index("  + create recovery  Thu 05 Nov 16:00–16:15")
+    wrapped = [line for line in lines[start + 1 :] if line.startswith("      ")]
+    assert " ".join(line.strip() for line in wrapped) == f"{long} {long}"
+    assert "  ! cannot protect focus 2026-W45:" in lines
