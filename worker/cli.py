@@ -467,6 +467,13 @@ def _print_emails(
 # -- entry point -----------------------------------------------------------------------
 
 
+#: The exit code of Ctrl-C (128 + SIGINT), and what is said then. True of every command:
+#: a sync stores each calendar in one transaction, an outbox row left claimed is taken up
+#: again when its lease ends, an interrupted apply is finished by the next one.
+INTERRUPTED = 130
+INTERRUPTED_LINE = "interrupted: stopped before finishing (nothing stored is lost)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
     level = logging.getLogger().level
@@ -481,6 +488,8 @@ def _main(argv: list[str] | None) -> int:
     _State.reset()
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == INTERRUPTED:  # Typer turns Ctrl-C into Exit(130) itself, silently
+            err.print(INTERRUPTED_LINE, markup=False)
         if isinstance(code, int):
             return code
     except typer.Exit as exc:
@@ -491,9 +500,9 @@ def _main(argv: list[str] | None) -> int:
     except ConnectorError as exc:
         _report(exc)
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        return 130
+    except KeyboardInterrupt:  # outside Typer's own handling (e.g. while it starts)
+        err.print(INTERRUPTED_LINE, markup=False)
+        return INTERRUPTED
     except typer.Abort:
         err.print("Aborted!", markup=False)
         return 1
