@@ -342,3 +342,24 @@ def test_a_reason_longer_than_the_terminal_wraps_under_its_change_word_for_word(
     wrapped = [line for line in lines[start + 1 :] if line.startswith("      ")]
     assert " ".join(line.strip() for line in wrapped) == f"{long} {long}"
     assert "  ! cannot protect focus 2026-W45:" in lines
+
+
+# -- a dropped send is not an email that reached anyone --------------------------------------
+
+
+def test_a_dropped_reflection_does_not_use_up_the_days_quota(folder: Path, run_cli) -> None:
+    cfg = project(folder)
+    cfg.write_text(
+        cfg.read_text().replace("transport: memory}", "transport: memory, max_per_day: 1}")
+    )
+    rt, _ = runtime(cfg, WEDNESDAY)
+    try:
+        syncing.sync(rt, WEDNESDAY)
+        (row_id,) = services.decide_emails(rt, WEDNESDAY)
+        assert services.deliver(rt, row_id, FRIDAY).outcome == "dropped"
+    finally:
+        rt.close()
+    evening = at(NEW_YORK, "2026-11-06 16:35")
+    result = run_cli("run", "--once", "-c", str(cfg), "--now", evening.isoformat())
+    assert result.code == 0, result.err
+    assert "Decided 1 new email; sent 1." in result.out  # Friday's, alone, not held to Monday

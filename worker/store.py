@@ -476,7 +476,8 @@ class Store:
         return found
 
     def emails_sent(self, recipient: str, span: TimeRange) -> int:
-        """Emails that reached ``recipient`` in ``span`` (bundled parts not counted)."""
+        """Emails that reached ``recipient`` in ``span`` (bundled parts, and rows done
+        without sending, unsubscribed or dropped, not counted)."""
         query = select(outbox.c.id).where(
             outbox.c.kind == "email",
             outbox.c.recipient == recipient,
@@ -485,6 +486,7 @@ class Store:
             outbox.c.done_ts < _ts(span.end),
             or_(outbox.c.result.is_(None), ~outbox.c.result.like("bundled:%")),
             or_(outbox.c.result.is_(None), outbox.c.result != "unsubscribed"),
+            or_(outbox.c.result.is_(None), ~outbox.c.result.like("dropped:%")),
         )
         with self.engine.connect() as conn:
             return len(conn.execute(query).all())
