@@ -178,9 +178,10 @@ def test_more_than_a_working_day_late_is_dropped_audited_and_not_a_failure(world
     row = decided(rt, at(NEW_YORK, "2026-11-04 16:35"), "dee@example.com")
     done = services.deliver(rt, row, at(NEW_YORK, "2026-11-06 09:30"))  # back on Friday
     assert transport.sent == []
-    assert done.detail.startswith("dropped: more than one working day late")
+    assert done.outcome == "dropped"
+    assert done.detail.startswith("more than one working day late")
     (stored,) = [r for r in rt.store.outbox_rows() if r.id == row]
-    assert stored.status == "done" and stored.result == done.detail
+    assert stored.status == "done" and stored.result == f"dropped: {done.detail}"
     (entry,) = [e for e in rt.store.audit_entries("dee@example.com") if e["action"] == "dropped"]
     assert entry["subject"] == "reflection:dee@example.com:2026-11-04"
     assert entry["detail"]["why"] == (

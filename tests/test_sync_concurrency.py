@@ -407,12 +407,14 @@ ENTRY_POINT = (
 )
 
 
-def test_ctrl_c_stops_a_sync_of_slow_feeds_at_once(project: Path, feeds: Feeds) -> None:
+def interrupted(project: Path, feeds: Feeds, *command: str) -> tuple[int, str, str, float]:
+    """Run ``command`` on six feeds that never answer, Ctrl-C it once all six are asked;
+    its exit code, stdout, stderr, and how long it took to stop."""
     for n in range(6):
         feeds.gates[f"/feed{n}.ics"] = threading.Event()  # none answers before the test ends
     config(project, [f"ics: {feeds.url(n)}" for n in range(6)])
     child = subprocess.Popen(
-        [sys.executable, "-c", ENTRY_POINT, "sync", "--now", NOW.isoformat()],
+        [sys.executable, "-c", ENTRY_POINT, *command, "--now", NOW.isoformat()],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -424,14 +426,27 @@ def test_ctrl_c_stops_a_sync_of_slow_feeds_at_once(project: Path, feeds: Feeds) 
             time.sleep(0.02)  # poll: the child's reads arrive at the server
         assert feeds.in_flight == 6
         child.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
+        signalled = time.monotonic()
         out, err = child.communicate(timeout=10)
-        took = time.monotonic() - interrupted
+        took = time.monotonic() - signalled
     finally:
         child.kill()
-    assert child.returncode == 130, (out, err)
-    assert "Traceback" not in err and out == ""  # nothing was read, nothing is said read
+    return child.returncode, out, err, took
+
+
+def test_ctrl_c_stops_a_sync_of_slow_feeds_at_once(project: Path, feeds: Feeds) -> None:
+    code, out, err, took = interrupted(project, feeds, "sync")
+    assert code == 130, (out, err)
+    assert out == ""  # nothing was read, nothing is said read
+    assert err.splitlines() == ["interrupted: stopped before finishing (nothing stored is lost)"]
     assert took < 3
+
+
+def test_ctrl_c_during_run_once_says_so_in_one_line(project: Path, feeds: Feeds) -> None:
+    code, out, err, _ = interrupted(project, feeds, "run", "--once")
+    assert code == 130, (out, err)
+    assert out == ""
+    assert err.splitlines() == ["interrupted: stopped before finishing (nothing stored is lost)"]
 
 
 # -- what an unchanged calendar costs -------------------------------------------------------

@@ -12,6 +12,7 @@ import io
 import logging
 import shutil
 import sys
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -339,19 +340,22 @@ def _print_syncs(reports: list[syncing.SyncReport]) -> None:
 
 def _print_cycle(rt: services.Runtime, report: services.CycleReport) -> None:
     _print_syncs(list(report.syncs))
-    # A row whose recipient opted out after it was decided is done, with nothing sent.
-    done = [d for d in report.deliveries if d.outcome == "sent"]
-    unsubscribed = [d for d in done if d.detail == "unsubscribed"]
-    sent = [d for d in done if d.detail != "unsubscribed"]
-    written = [d for d in report.deliveries if d.outcome == "written"]
+    # A row whose recipient opted out after it was decided is done, with nothing sent; so
+    # is a reflection dropped as too late (its line below says why).
+    count = Counter(d.outcome for d in report.deliveries)
+    not_sent = [
+        f"{count['unsubscribed']} not sent (unsubscribed)" if count["unsubscribed"] else "",
+        f"{count['dropped']} dropped (too late)" if count["dropped"] else "",
+    ]
     out.print(
-        f"Decided {plural(len(report.decided), 'new email')}; sent {len(sent)}"
-        + (f", {len(unsubscribed)} not sent (unsubscribed)." if unsubscribed else ".")
+        f"Decided {plural(len(report.decided), 'new email')}; "
+        + ", ".join([f"sent {count['sent']}", *filter(None, not_sent)])
+        + "."
     )
-    if written:
-        out.print(f"Wrote {plural(len(written), 'protected-block change')} to calendars.")
+    if count["written"]:
+        out.print(f"Wrote {plural(count['written'], 'protected-block change')} to calendars.")
     for d in report.deliveries:
-        if d.outcome not in ("sent", "written", "skipped"):
+        if d.outcome not in ("sent", "written", "skipped", "unsubscribed"):
             out.print(
                 f"  [yellow]{d.outcome}[/] {escape(d.key)}: {escape(d.detail)}", soft_wrap=True
             )
@@ -427,6 +431,9 @@ def _print_emails(
         out.print(
             "No new email: everything due was written before (the ledger makes reruns no-ops)."
         )
+    for d in report.deliveries:
+        if d.outcome in services.NOT_SENT:
+            out.print(f"  not sent: {d.key}: {d.detail}", markup=False, soft_wrap=True)
     upcoming = [
         c.due
         for c in emails.scheduled(rt, now)
@@ -444,6 +451,13 @@ def _print_emails(
 # -- entry point -----------------------------------------------------------------------
 
 
+#: The exit code of Ctrl-C (128 + SIGINT), and what is said then. True of every command:
+#: a sync stores each calendar in one transaction, an outbox row left claimed is taken up
+#: again when its lease ends, an interrupted apply is finished by the next one.
+INTERRUPTED = 130
+INTERRUPTED_LINE = "interrupted: stopped before finishing (nothing stored is lost)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI, mapping errors to one clear line and an exit code."""
     level = logging.getLogger().level
@@ -458,6 +472,8 @@ def _main(argv: list[str] | None) -> int:
     _State.reset()
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == INTERRUPTED:  # Typer turns Ctrl-C into Exit(130) itself, silently
+            err.print(INTERRUPTED_LINE, markup=False)
         if isinstance(code, int):
             return code
     except typer.Exit as exc:
@@ -468,9 +484,9 @@ def _main(argv: list[str] | None) -> int:
     except ConnectorError as exc:
         _report(exc)
         return 1
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        return 130
+    except KeyboardInterrupt:  # outside Typer's own handling (e.g. while it starts)
+        err.print(INTERRUPTED_LINE, markup=False)
+        return INTERRUPTED
     except typer.Abort:
         err.print("Aborted!", markup=False)
         return 1

@@ -4,7 +4,7 @@ every configured calendar, account token and outbox row, and exits 0 when all is
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import typer
 from rich.markup import escape
@@ -13,9 +13,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import MissingExtra, UserError
 from worker import config as config_mod
-from worker.cli_common import ConfigOpt, _config_path, _runtime, app, out
-from worker.model import UTC, redact_location
+from worker.cli_common import ConfigOpt, _config_path, _now, _runtime, app, out
+from worker.model import redact_location
 from worker.store import CalendarStatus, Store
+from worker.wording import day_label, plural
+
+#: How far back `doctor` lists the sends dropped as too late (information, not a problem).
+DROPPED_SHOWN = timedelta(days=7)
 
 
 @app.command()
@@ -41,7 +45,9 @@ def doctor(config: ConfigOpt = None) -> None:
     needs += _doctor_queue(settings)
     needs += _doctor_calendars(settings, store)
     needs += _doctor_tokens(settings)
-    needs += _doctor_outbox(store, datetime.now(UTC))
+    now = _now(None, settings)
+    needs += _doctor_outbox(store, now)
+    _say_dropped(store, now)
     _say_needs(needs)
 
 
@@ -162,3 +168,34 @@ def _doctor_outbox(store: Store, now: datetime) -> list[str]:
             again = f" ({times} times)" if times > 1 else ""
             out.print(f"  {escape(program)} for {escape(person)}: {escape(error)}{again}")
     return needs
+
+
+def _say_dropped(store: Store, now: datetime) -> None:
+    """The sends dropped lately because they came too late to be true (a reflection more
+    than a working day late): not a problem to fix, so they leave the exit code alone."""
+    seen: dict[str, str] = {}
+    for entry in store.audit_since("dropped", now - DROPPED_SHOWN):
+        subject = entry["subject"] or ""
+        why = str(entry["detail"].get("why") or "too late")
+        seen.setdefault(subject, f"{_what_was_dropped(subject)} ({why.partition(':')[0]})")
+    lines = list(reversed(seen.values()))  # oldest first
+    days = DROPPED_SHOWN.days
+    if len(lines) == 1:
+        out.print(f"Dropped in the last {days} days: {escape(lines[0])}", soft_wrap=True)
+    elif lines:
+        out.print(f"Dropped in the last {days} days ({plural(len(lines), 'email')}):")
+        for line in lines:
+            out.print(f"  {escape(line)}", soft_wrap=True)
+
+
+def _what_was_dropped(key: str) -> str:
+    """``reflection to dee@example.com for Wednesday 4 November`` from its outbox key."""
+    program, _, rest = key.partition(":")
+    recipient, _, period = rest.partition(":")
+    if not recipient:
+        return key
+    try:
+        when = day_label(date.fromisoformat(period))
+    except ValueError:
+        when = period
+    return f"{program} to {recipient}" + (f" for {when}" if when else "")

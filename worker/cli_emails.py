@@ -83,6 +83,13 @@ def recognize(
         from worker.services import deliver
 
         done = deliver(rt, row_id, moment)  # this note only: other due rows are the worker's
+        if done.outcome == "unsubscribed":
+            raise UserError(
+                Problem(
+                    f"the note to {person.email} was not sent: they opted out of these emails",
+                    f"tell them in person (`steadyhand audit --person {person.email}` shows it)",
+                )
+            )
         if done.outcome != "sent":
             raise UserError(
                 Problem(

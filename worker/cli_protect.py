@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
 
 from connectors.base import Problem, ReadOnlyCalendar, UserError
 from worker import protection
@@ -35,6 +37,8 @@ from worker.wording import plural
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="How far ahead: 1w, 2w, 10d.")]
 SIGN = {ChangeKind.CREATE: "+", ChangeKind.MOVE: "~", ChangeKind.DELETE: "-"}
 COLOUR = {ChangeKind.CREATE: "green", ChangeKind.MOVE: "yellow", ChangeKind.DELETE: "red"}
+#: Where a reason that does not fit beside its change starts, on the line below.
+REASON_INDENT = 6
 
 
 def _horizon(text: str) -> timedelta:
@@ -73,17 +77,11 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned:
             elif change.kind is ChangeKind.DELETE and b.id in plan.before:
                 slot = _slot(*plan.before[b.id], p)
             colour = COLOUR[change.kind]
-            out.print(
-                f"  [{colour}]{SIGN[change.kind]} {change.kind.value:<6}[/] {b.rule:<9} {slot}  "
-                f"[dim]{escape(change.reason)}[/]",
-                soft_wrap=True,
-            )
+            head = f"  [{colour}]{SIGN[change.kind]} {change.kind.value:<6}[/] {b.rule:<9} {slot}"
+            _say(head, change.reason)
             totals[change.kind] += 1
         for item in plan.unprotectable:
-            out.print(
-                f"  [red]! cannot protect[/] {item.rule} {item.period}: {escape(item.reason)}",
-                soft_wrap=True,
-            )
+            _say(f"  [red]! cannot protect[/] {item.rule} {item.period}:", item.reason, gap=" ")
         for block_id in plan.taken_over:
             taken = escape(block_id)
             out.print(f"  [dim]= {taken}: taken over by you; steadyhand leaves it alone[/]")
@@ -99,6 +97,19 @@ def print_plans(plans: list[protection.PersonPlan], done: bool = False, planned:
         out.print(f"Applied: {created} created, {moved} moved, {deleted} deleted.")
     else:
         out.print(f"Plan: {created} to create, {moved} to move, {deleted} to delete.")
+
+
+def _say(head: str, reason: str, gap: str = "  ") -> None:
+    """``head`` (markup) and its ``reason`` (dim) on one line, or, when the two are wider
+    than the terminal, the reason on the lines below, indented and wrapped: all of it is
+    shown, within the width."""
+    line = Text.from_markup(head)
+    line.append(gap + reason, style="dim")
+    if line.cell_len <= out.width:
+        out.print(line, soft_wrap=True)
+        return
+    out.print(head, soft_wrap=True)
+    out.print(Padding(Text(reason, style="dim"), (0, 0, 0, REASON_INDENT), expand=False))
 
 
 def plans_json(plans: list[protection.PersonPlan]) -> dict[str, Any]:

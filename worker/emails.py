@@ -37,6 +37,7 @@ from worker.services import (
     policy,
     reflection_context,
 )
+from worker.wording import plural
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -319,24 +320,24 @@ def _overload(
         return None
     events = person_events(rt, person, day, last)
     heavy_days = {d.date for d in days}
+    meetings_from = rt.settings.meetings_from(person.email)  # as day_metrics counted them
     meetings = [
         ev
         for ev in events
-        if analysis.is_meeting(ev, person) and ev.start.astimezone(person.tz).date() in heavy_days
+        if analysis.is_meeting(ev, person, meetings_from)
+        and ev.start.astimezone(person.tz).date() in heavy_days
     ]
     meetings.sort(key=lambda ev: (-(ev.end - ev.start).total_seconds(), ev.start))
-    heaviest = [
-        (
-            ev.title
-            or f"a meeting with {len(set(ev.attendees) | {ev.organizer or ''}) - 1} people",
-            ev.start,
-            ev.end,
-            len(ev.attendees),
-        )
-        for ev in meetings[:3]
-    ]
+    heaviest = [(_meeting_label(ev), ev.start, ev.end, len(ev.attendees)) for ev in meetings[:3]]
     label = "today" if last == day else f"the next {lookahead.days} days"
     return programs.overload_context(person, every, heaviest, label)
+
+
+def _meeting_label(event: Event) -> str:
+    """Its title, else how many are on it; "" (worded "a meeting") for a busy event that
+    names nobody (``meetings: busy`` on a calendar without attendees)."""
+    count = len(set(event.attendees) | {event.organizer or ""}) - 1
+    return event.title or (f"a meeting with {plural(count, 'person', 'people')}" if count else "")
 
 
 def _followups(

@@ -78,7 +78,8 @@ Decisions the definitions leave open
   the earliest slot *starting* within 2 h after it; after an overloaded day, the
   earliest slot on the next day the rule can use (working, not away). A block whose
   slot broke only because its length changed keeps its start when it can.
-* **Chains** are ``analysis.is_meeting`` events of one local day, merged, joined when
+* **Chains** are ``analysis.is_meeting`` events of one local day (with ``meetings_from``:
+  ``busy`` makes every busy event a meeting, as in the analysis), merged, joined when
   the gap is at most ``policy.back_to_back_gap``; "longer than" is strict. Chains on
   horizon days and yesterday count (a late chain's 2 h can reach into today).
   An overloaded day asks for its quiet block on the next day the rule can use; that
@@ -126,7 +127,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from worker.analysis import Policy, analyze_days, is_busy, is_meeting
+from worker.analysis import MeetingsFrom, Policy, analyze_days, is_busy, is_meeting
 from worker.model import (
     WEEKDAYS,
     Block,
@@ -1054,9 +1055,12 @@ def plan(
     horizon: timedelta,
     policy: Policy = _DEFAULT_POLICY,
     taken_over: Collection[str] = (),
+    *,
+    meetings_from: MeetingsFrom = "attendees",
 ) -> Plan:
     """The blocks ``rules`` want on ``person``'s calendar from ``now`` for ``horizon``,
-    and what they cannot get (see the module docs for every rule)."""
+    and what they cannot get (see the module docs for every rule). ``meetings_from`` is
+    the calendar's ``meetings:`` (what counts as a meeting, as in :mod:`worker.analysis`)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be time-zone aware, got naive {now.isoformat()}")
     seen: set[tuple[str, int]] = set()
@@ -1072,7 +1076,9 @@ def plan(
         return Plan((), ())
 
     ordered = sorted(events, key=_event_key)
-    metrics = analyze_days(person, ordered, today - _LOOKBACK, last, policy)
+    metrics = analyze_days(
+        person, ordered, today - _LOOKBACK, last, policy, meetings_from=meetings_from
+    )
     all_days: list[_Day] = []
     for m in metrics:
         bounds_range = local_day_range(m.date, tz)
@@ -1103,7 +1109,7 @@ def plan(
             continue
         if _blocks_time(event, person):
             blocking.append(_span_of(event))
-            if is_meeting(event, person):
+            if is_meeting(event, person, meetings_from):
                 meetings.append(_span_of(event))
 
     ctx = _Ctx(

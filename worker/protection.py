@@ -141,7 +141,16 @@ def plan_person(
     today = now.astimezone(person.tz).date()
     events = person_events(rt, person, today - LOOK_BACK, until.astimezone(person.tz).date())
     taken = _notice_takeovers(rt, person, events, now, until)
-    result = planning.plan(person, events, rules, now, horizon, policy(rt.settings), taken)
+    result = planning.plan(
+        person,
+        events,
+        rules,
+        now,
+        horizon,
+        policy(rt.settings),
+        taken,
+        meetings_from=rt.settings.meetings_from(person.email),
+    )
     changes = planning.reconcile(result.desired, events, taken, now=now, until=until)
     owned = [e for e in events if e.owned_block_id]
     return PersonPlan(

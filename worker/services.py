@@ -254,10 +254,13 @@ def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]
     today = metrics[day]
     tomorrow = metrics[following]
     span = local_day_range(following, person.tz)
+    meetings_from = rt.settings.meetings_from(person.email)  # as day_metrics counted them
     meetings = sorted(
         (e.start, e.end)
         for e in events
-        if analysis.is_meeting(e, person) and e.start < span.end and e.end > span.start
+        if analysis.is_meeting(e, person, meetings_from)
+        and e.start < span.end
+        and e.end > span.start
     )
     blocks = sorted(
         (b.title, b.start, b.end)
@@ -302,13 +305,22 @@ REASON_WORDS = {
 class Delivery:
     row_id: int
     key: str
-    outcome: str  # sent | skipped | retry | failed
+    outcome: str  # sent | written | unsubscribed | dropped | skipped | retry | failed
     detail: str = ""
+
+
+#: Outcomes of a row that is done with nothing sent: the recipient opted out, or a
+#: reflection was too late for its words to be true (``detail`` says why).
+NOT_SENT = ("unsubscribed", "dropped")
 
 
 def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
     """Claim outbox row ``row_id``, carry it out (send the email or write the calendar
-    change), and record the outcome. Safe to call twice: a second claim finds it done."""
+    change), and record the outcome. Safe to call twice: a second claim finds it done.
+
+    The outcome says what happened: ``sent``, ``written`` (a calendar change),
+    ``unsubscribed`` or ``dropped`` (done, nothing sent: see :data:`NOT_SENT`), ``skipped``
+    (this call did nothing: not due, taken, or done), ``retry`` or ``failed``."""
     row = rt.store.claim(row_id, now, LEASE, CLAIMER)
     if row is None:
         return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
@@ -316,9 +328,9 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         if row.kind == "calendar":
             from worker import protection
 
-            result = protection.execute(rt, row, now)
+            outcome, detail = "written", protection.execute(rt, row, now)
         else:
-            result = _send_email(rt, row, now)
+            outcome, detail = _send_email(rt, row, now)
     except TransientError as exc:
         retry_at = None if row.attempts >= MAX_ATTEMPTS else now + _backoff(row.attempts, exc)
         rt.store.fail(row_id, str(exc), now, retry_at)
@@ -337,9 +349,11 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         return Delivery(row_id, row.key, "failed", str(exc))
     except Exception as exc:  # not ours (a template's OverflowError, a bug): this row only
         return _poison(rt, row, exc, now)
-    rt.store.complete(row_id, result, now)
-    logger.debug("row %s %s done: %s", row_id, row.key, row.kind)
-    return Delivery(row_id, row.key, "sent" if row.kind == "email" else "written", result)
+    # The stored result keeps its words: ``unsubscribed``, ``dropped: why``, or what was done.
+    stored = {"unsubscribed": "unsubscribed", "dropped": f"dropped: {detail}"}.get(outcome, detail)
+    rt.store.complete(row_id, stored, now)
+    logger.debug("row %s %s done: %s", row_id, row.key, outcome)
+    return Delivery(row_id, row.key, outcome, detail)
 
 
 #: Exceptions that are not ours and will not pass by retrying: the row fails at once.
@@ -375,7 +389,9 @@ def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Deliv
     return Delivery(row.id, row.key, "failed" if give_up else "retry", reason)
 
 
-def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
+def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
+    """Send the row's email: ``("sent", what the transport said)``, or ``("unsubscribed",
+    "unsubscribed")`` / ``("dropped", why)`` when it is done without sending."""
     from worker import sending
 
     if rt.store.is_unsubscribed(row.recipient, row.program):
@@ -383,7 +399,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
             "not_sent", now, person=row.recipient, subject=row.key, detail={"why": "unsubscribed"}
         )
         logger.debug("not sending %s: %s unsubscribed", row.key, row.recipient)
-        return "unsubscribed"
+        return "unsubscribed", "unsubscribed"
     person = rt.settings.person(row.recipient)
     env = mail.environment(
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
@@ -396,7 +412,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
             "dropped", now, person=row.recipient, subject=row.key, detail={"why": str(late)}
         )
         logger.info("not sending %s: %s", row.key, late)
-        return f"dropped: {late}"
+        return "dropped", str(late)
     payload = {**filled, "unsubscribe_url": link}
     if row.program == "bundle":
         payload = mail.bundle_context(env, payload)
@@ -415,7 +431,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> str:
     )
     sent = rt.transport.send(message)
     logger.debug("sent %s via %s", row.key, rt.transport.name)
-    return sent
+    return "sent", sent
 
 
 def _backoff(attempts: int, exc: TransientError) -> timedelta:

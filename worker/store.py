@@ -476,7 +476,8 @@ class Store:
         return found
 
     def emails_sent(self, recipient: str, span: TimeRange) -> int:
-        """Emails that reached ``recipient`` in ``span`` (bundled parts not counted)."""
+        """Emails that reached ``recipient`` in ``span`` (bundled parts, and rows done
+        without sending, unsubscribed or dropped, not counted)."""
         query = select(outbox.c.id).where(
             outbox.c.kind == "email",
             outbox.c.recipient == recipient,
@@ -485,6 +486,7 @@ class Store:
             outbox.c.done_ts < _ts(span.end),
             or_(outbox.c.result.is_(None), ~outbox.c.result.like("bundled:%")),
             or_(outbox.c.result.is_(None), outbox.c.result != "unsubscribed"),
+            or_(outbox.c.result.is_(None), ~outbox.c.result.like("dropped:%")),
         )
         with self.engine.connect() as conn:
             return len(conn.execute(query).all())
@@ -633,17 +635,30 @@ class Store:
         if person:
             query = query.where(audit_log.c.person == person)
         with self.engine.connect() as conn:
-            return [
-                {
-                    "at": _dt(r.at_ts),
-                    "actor": r.actor,
-                    "person": r.person,
-                    "action": r.action,
-                    "subject": r.subject,
-                    "detail": json.loads(r.detail or "{}"),
-                }
-                for r in conn.execute(query)
-            ]
+            return [_audit_from(r) for r in conn.execute(query)]
+
+    def audit_since(self, action: str, since: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` entries of ``action`` (e.g. ``dropped``) at or after
+        ``since``, newest first, as :meth:`audit_entries` gives them."""
+        query = (
+            select(audit_log)
+            .where(audit_log.c.action == action, audit_log.c.at_ts >= _ts(since))
+            .order_by(audit_log.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_audit_from(r) for r in conn.execute(query)]
+
+
+def _audit_from(row: Any) -> dict[str, Any]:
+    return {
+        "at": _dt(row.at_ts),
+        "actor": row.actor,
+        "person": row.person,
+        "action": row.action,
+        "subject": row.subject,
+        "detail": json.loads(row.detail or "{}"),
+    }
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -103,13 +103,14 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
 
 
 def _what(delivery: services.Delivery, transport: str) -> str:
-    """What a send did, in words: ``sent via smtp``, ``skipped: unsubscribed``, ``retry: …``."""
-    if delivery.outcome == "sent" and delivery.detail == "unsubscribed":
-        return "skipped: unsubscribed"
+    """What a send did, in words: ``sent via smtp``, ``skipped: unsubscribed``,
+    ``dropped: more than one working day late: …``, ``retry: …``."""
     if delivery.outcome == "sent":
         return f"sent via {transport}"
     if delivery.outcome == "written":
         return "written"
+    if delivery.outcome == "unsubscribed":
+        return "skipped: unsubscribed"
     return f"{delivery.outcome}: {delivery.detail}"
 
 
