@@ -1,4 +1,4 @@
-"""Benchmark of ``worker.analysis`` over a synthetic company (docs/benchmarks.md).
+"""Benchmark of ``worker.core.analysis`` over a synthetic company (docs/benchmarks.md).
 
 Builds, with a fixed seed, ``--people`` calendars (default 1,000) over ``--days`` days
 (default 365, from Monday 2026-01-05, so every DST change of 2026 is inside) the way the
@@ -52,8 +52,8 @@ from operator import attrgetter
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from worker.analysis import DayMetrics, Policy, WeekMetrics, analyze_days, roll_up, team_spread
-from worker.model import Event, EventType, Person, Response, Status, Transparency, WorkingHours
+from worker.core.analysis import DayMetrics, Policy, WeekMetrics, analyze_days, roll_up, team_spread
+from worker.core.model import Event, EventType, Person, Response, Status, Transparency, WorkingHours
 
 T = TypeVar("T")
 TARGET_RATIO = 2.0

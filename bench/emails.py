@@ -58,12 +58,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests.smtp_sink import Sink, compare
-from worker import config, mail, services
-from worker.app import build_huey
+from worker import config, mail
 from worker.config import Settings
+from worker.cycle import services
+from worker.queue.app import build_huey
+from worker.queue.tasks import register
 from worker.store import Store
-from worker.store_tables import outbox, ticks
-from worker.tasks import register
+from worker.store.tables import outbox, ticks
 
 TARGET_RATIO = 0.5
 PROGRAM = "reflection"

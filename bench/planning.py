@@ -1,4 +1,4 @@
-"""Benchmark of ``worker.planning`` over a synthetic company (docs/benchmarks.md).
+"""Benchmark of ``worker.core.planning`` over a synthetic company (docs/benchmarks.md).
 
 Builds, with a fixed seed, the same synthetic company as ``bench/analysis.py`` (its
 generator is imported, not copied): ``--people`` calendars (default 1,000) in teams of
@@ -12,7 +12,7 @@ day from the date of ``now`` through the date of ``now + horizon``, both include
 generator's own steadyhand blocks (``b<day>`` ids no rule asks for) are left out, so the
 first plan starts from a calendar steadyhand has not touched yet.
 
-Rules as ``config/example.yaml`` would type them (``worker.protection.rules_for``; the
+Rules as ``config/example.yaml`` would type them (``worker.cycle.protect.rules_for``; the
 index is the rule's position in ``protect:``):
 
 0. coaching, leaders only (the first of each team of 8): 2 x 45 min a week, tue-thu
@@ -66,9 +66,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
 
-from worker import planning
-from worker.analysis import Policy, analyze_days
-from worker.model import Block, BlockChange, ChangeKind, Event, Person, Status
+from worker.core import planning
+from worker.core.analysis import Policy, analyze_days
+from worker.core.model import Block, BlockChange, ChangeKind, Event, Person, Status
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 A loopback HTTP server (``http.server.ThreadingHTTPServer``) serves 200 small iCalendar
 feeds, each answer delayed by 100 ms (a remote feed's latency), with an ETag as static
-servers send. In the same run, :func:`worker.syncing.sync` reads all of them into a fresh
+servers send. In the same run, :func:`worker.cycle.sync.sync` reads all of them into a fresh
 store twice: one by one (``sync.concurrency: 1``, the baseline) and at the default
 concurrency (8); then each store is synced again, when every feed answers 304 Not
 Modified. It prints the wall times, the ratio (goal: at least 5x faster), the requests
@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from worker import config as config_mod
-from worker import services, syncing
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 NOW = datetime(2026, 11, 5, 15, 45, tzinfo=UTC)

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import UTC, SyncLimits, TimeRange
+from worker.core.model import UTC, SyncLimits, TimeRange
 
 #: Periods of a rule dateutil may step through for one series (about 0.5 s).
 MAX_WALK = 200_000

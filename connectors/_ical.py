@@ -1,8 +1,8 @@
-"""iCalendar text -> :class:`worker.model.Event`: parsing, expansion and mapping for ics and vdir.
+"""iCalendar text -> :class:`worker.core.model.Event`: parsing, expansion and mapping.
 
 One lenient path for every iCalendar source. :func:`parse` turns bytes into calendars
 (several ``VCALENDAR`` blocks per file are fine) and :func:`events_between` expands them
-inside a window and maps each occurrence to an :class:`~worker.model.Event`. Anything the
+inside a window and maps each occurrence to an :class:`~worker.core.model.Event`. Anything the
 user must fix surfaces as one :class:`~connectors.base.CalendarUnreadable` line naming the
 file (never quoting it: a file that is not iCalendar may be anything, ``/etc/shadow``);
 what can be read around is read around and counted in :class:`Notes`: each malformed
@@ -53,8 +53,9 @@ from connectors._readaround import (
     salvage,
     written_length,
 )
-from connectors.base import BLOCK_PROPERTY, CalendarUnreadable, Problem
-from worker.model import (
+from connectors.base import BLOCK_PROPERTY
+from worker.core.errors import CalendarUnreadable, Problem
+from worker.core.model import (
     UTC,
     CalendarRef,
     Event,

@@ -3,7 +3,7 @@
 :class:`Notes` counts, per calendar, every malformed event skipped or repaired, the
 events read in the person's zone because their TZID names no zone, and names each
 (file and UID) at INFO; its :meth:`Notes.read_notes` become
-:attr:`worker.model.SyncResult.notes`. :func:`malformed` is the rule that skips an
+:attr:`worker.core.model.SyncResult.notes`. :func:`malformed` is the rule that skips an
 event; :func:`salvage` reads a file that does not parse whole component by component.
 """
 
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from connectors import _zones
-from worker.model import ReadNote
+from worker.core.model import ReadNote
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Notes:
     Each malformed event is counted under the documented rule that skipped or repaired
     it (docs/calendars.md) and named, file and UID, at INFO (the first ten of each note,
     the rest at DEBUG, so a big calendar does not flood the log); :meth:`read_notes` gives
-    the counts for :attr:`worker.model.SyncResult.notes`, which the sync logs once
+    the counts for :attr:`worker.core.model.SyncResult.notes`, which the sync logs once
     per calendar as a WARNING."""
 
     SHOWN = 10  # events named per note

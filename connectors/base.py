@@ -2,13 +2,13 @@
 
 Every backend (``memory``, ``ics``, ``vdir``, ``google``, ``outlook``, ``caldav``) implements
 :class:`CalendarConnector`; every way of sending mail implements :class:`MailTransport`.
-The values they exchange live in :mod:`worker.model`, the one module of ``worker`` that
+The values they exchange live in :mod:`worker.core.model`, the one module of ``worker`` that
 connectors import (it has no imports of its own).
 
 Glossary
 --------
 calendar ref
-    :class:`~worker.model.CalendarRef`: which calendar, whose, and how to read its
+    :class:`~worker.core.model.CalendarRef`: which calendar, whose, and how to read its
     floating times. ``key`` is steadyhand's stable name for it in the store.
 event id
     The provider's id of one occurrence, unique within its calendar. For iCalendar
@@ -17,7 +17,7 @@ etag
     The provider's version of one event (Google ``etag``, Graph ``changeKey``, a vdir
     file's mtime and size). A write that names an etag fails if the event changed.
 sync state
-    :class:`~worker.model.SyncState`: what the connector needs to read only what
+    :class:`~worker.core.model.SyncState`: what the connector needs to read only what
     changed next time (a sync token, a delta link, HTTP validators, a file digest).
 window
     The time range steadyhand keeps in its store: ``sync.past`` before now to
@@ -30,18 +30,7 @@ block tag
 
 Exceptions
 ----------
-::
-
-    SteadyhandError
-     ├── UserError                 the user can fix it; carries every Problem; exit 2
-     │    ├── ConfigError          steadyhand.yaml is wrong
-     │    ├── CalendarUnreadable   a calendar file/feed cannot be read or parsed
-     │    └── ReadOnlyCalendar     a write was asked of a read-only calendar
-     ├── MissingExtra              a backend's optional dependency is not installed
-     └── ConnectorError            talking to a provider failed
-          ├── TransientError       retry later (429, 5xx, timeouts); may carry retry_after
-          ├── PermanentError       retrying will not help (401 after refresh, 403 quota…)
-          └── NotOwned             a write aimed at an event without steadyhand's tag
+The one exception tree lives in :mod:`worker.core.errors`.
 """
 
 from __future__ import annotations
@@ -52,84 +41,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from worker.model import Applied, BlockChange, CalendarRef, SyncResult, SyncState, TimeRange
+from worker.core.model import Applied, BlockChange, CalendarRef, SyncResult, SyncState, TimeRange
 
 BLOCK_PROPERTY = "X-STEADYHAND-BLOCK"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong, where it is, and how to fix it.
-
-    Rendered as ``FILE:LINE: path.to.key: what is wrong — how to fix``; parts that are
-    unknown are left out.
-    """
-
-    what: str
-    fix: str = ""
-    file: str | None = None
-    line: int | None = None
-    path: str = ""
-
-    def __str__(self) -> str:
-        where = ""
-        if self.file:
-            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
-        key = f"{self.path}: " if self.path else ""
-        fix = f" — {self.fix}" if self.fix else ""
-        return f"{where}{key}{self.what}{fix}"
-
-
-class SteadyhandError(Exception):
-    """Base of every error steadyhand raises on purpose."""
-
-
-class UserError(SteadyhandError):
-    """Something the user can fix. Carries every problem found, not just the first."""
-
-    def __init__(self, problems: Sequence[Problem] | Problem | str) -> None:
-        if isinstance(problems, str):
-            problems = [Problem(problems)]
-        elif isinstance(problems, Problem):
-            problems = [problems]
-        self.problems: list[Problem] = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class ConfigError(UserError):
-    """``steadyhand.yaml`` (or its absence) is wrong."""
-
-
-class CalendarUnreadable(UserError):
-    """A calendar file, folder or feed cannot be read or parsed."""
-
-
-class ReadOnlyCalendar(UserError):
-    """A write was asked of a calendar steadyhand may only read."""
-
-
-class MissingExtra(SteadyhandError):
-    """A backend needs an optional dependency that is not installed."""
-
-
-class ConnectorError(SteadyhandError):
-    """Talking to a calendar or mail provider failed."""
-
-
-class TransientError(ConnectorError):
-    """Worth retrying later; ``retry_after`` is the provider's hint in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(ConnectorError):
-    """Retrying will not help; recorded for ``steadyhand doctor``."""
-
-
-class NotOwned(ConnectorError):
-    """A change aimed at an event that does not carry steadyhand's block tag."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +103,7 @@ class BatchSync(Protocol):
 
 
 class ParallelReads(Protocol):
-    """Optional: how many of this connector's calendars :func:`worker.syncing.sync` may
+    """Optional: how many of this connector's calendars :func:`worker.cycle.sync.sync` may
     read at once, each on a thread of its own (``sync.concurrency`` bounds all of them
     together). A connector without it has its calls made one at a time: the httplib2
     objects under google-api-python-client are not thread-safe, and Graph allows 4

@@ -75,8 +75,10 @@ from googleapiclient.discovery import build  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from googleapiclient.http import BatchHttpRequest  # type: ignore[import-untyped]
 
-from connectors.base import (
-    AccountSpec,
+from connectors.base import AccountSpec
+from connectors.retry import Backoff, retrying
+from connectors.secrets import TokenStore, guard_library_logs, redact
+from worker.core.errors import (
     ConfigError,
     ConnectorError,
     NotOwned,
@@ -85,9 +87,7 @@ from connectors.base import (
     TransientError,
     UserError,
 )
-from connectors.retry import Backoff, retrying
-from connectors.secrets import TokenStore, guard_library_logs, redact
-from worker.model import (
+from worker.core.model import (
     UTC,
     Applied,
     Block,
@@ -151,7 +151,7 @@ guard_library_logs()
 
 def event_id_for(block_id: str) -> str:
     """The Google event id of a block: the block id itself when Google accepts it (26
-    characters of base32hex, as :func:`worker.planning.block_id` makes them), else
+    characters of base32hex, as :func:`worker.core.planning.block_id` makes them), else
     ``sh`` + the base32hex of its UTF-8 (Google takes ``[a-v0-9]{5,1024}``)."""
     if _EVENT_ID.fullmatch(block_id):
         return block_id
@@ -1084,7 +1084,7 @@ def _tag(item: Mapping[str, Any]) -> str | None:
 
 
 def to_event(item: Mapping[str, Any], cal: CalendarRef, tz: ZoneInfo | None = None) -> Event:
-    """A Google event resource as steadyhand's :class:`~worker.model.Event`."""
+    """A Google event resource as steadyhand's :class:`~worker.core.model.Event`."""
     tz = tz or ZoneInfo(cal.timezone)
     start, all_day = _when(item["start"], tz)
     end, _ = _when(item["end"], tz)

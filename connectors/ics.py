@@ -11,7 +11,7 @@ Errors: a file or feed the user must fix raises
 :class:`~connectors.base.CalendarUnreadable` (one line naming it); a feed that is down,
 slow or rate limiting raises :class:`~connectors.base.TransientError`.
 
-Limits (:class:`~worker.model.SyncLimits`, ``sync:`` in the YAML): a file or feed body
+Limits (:class:`~worker.core.model.SyncLimits`, ``sync:`` in the YAML): a file or feed body
 over ``max_bytes`` is refused, counted as it streams in (never read whole first); a
 feed's whole download, redirects and body included, must end within ``feed_timeout``
 (a watchdog hangs up on headers or a body that trickle in: :mod:`connectors._deadline`);
@@ -38,8 +38,8 @@ import requests
 from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors._deadline import DeadlineAdapter, deadline
-from connectors.base import CalendarUnreadable, Problem, ReadOnlyCalendar, TransientError
-from worker.model import (
+from worker.core.errors import CalendarUnreadable, Problem, ReadOnlyCalendar, TransientError
+from worker.core.model import (
     Applied,
     BlockChange,
     CalendarRef,

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from email.message import EmailMessage
 
-from connectors.base import NotOwned
-from worker.model import (
+from worker.core.errors import NotOwned
+from worker.core.model import (
     Applied,
     BlockChange,
     CalendarRef,

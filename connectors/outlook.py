@@ -82,8 +82,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msal  # type: ignore[import-untyped]
 import requests
 
-from connectors.base import (
-    AccountSpec,
+from connectors.base import AccountSpec
+from connectors.retry import Backoff, retrying
+from connectors.secrets import TokenStore, guard_library_logs
+from worker.core.errors import (
     ConnectorError,
     NotOwned,
     PermanentError,
@@ -91,9 +93,7 @@ from connectors.base import (
     TransientError,
     UserError,
 )
-from connectors.retry import Backoff, retrying
-from connectors.secrets import TokenStore, guard_library_logs
-from worker.model import (
+from worker.core.model import (
     UTC,
     WEEKDAYS,
     Applied,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from connectors.base import MissingExtra
+from worker.core.errors import MissingExtra
 
 #: kind -> (dotted path "module:attribute", extra that provides its dependencies or None)
 CALENDARS: dict[str, tuple[str, str | None]] = {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from connectors.base import TransientError
+from worker.core.errors import TransientError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from connectors.base import Problem, UserError
-from worker.model import redact_location
+from worker.core.errors import Problem, UserError
+from worker.core.model import redact_location
 
 KEY_ENV = "STEADYHAND_SECRET_KEY"
 logger = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def _header(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """``text`` with credentials replaced by ``[redacted]`` (Authorization and Cookie
     headers, token, code, verifier, secret and password fields) and every URL shown as
-    :func:`worker.model.redact_location` shows a feed (no userinfo, no query values, no
+    :func:`worker.core.model.redact_location` shows a feed (no userinfo, no query values, no
     secret path segments)."""
     if not text:
         return text

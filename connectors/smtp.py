@@ -27,8 +27,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from connectors.base import PermanentError, TransientError, UserError
 from connectors.secrets import private_dir
+from worker.core.errors import PermanentError, TransientError, UserError
 
 logger = logging.getLogger(__name__)
 

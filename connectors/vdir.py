@@ -30,14 +30,9 @@ import icalendar
 
 from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
-from connectors.base import (
-    BLOCK_PROPERTY,
-    CalendarUnreadable,
-    NotOwned,
-    PermanentError,
-    TransientError,
-)
-from worker.model import (
+from connectors.base import BLOCK_PROPERTY
+from worker.core.errors import CalendarUnreadable, NotOwned, PermanentError, TransientError
+from worker.core.model import (
     UTC,
     Applied,
     Block,

@@ -35,7 +35,7 @@ from tests.tz import (
     at,
     real_hours,
 )
-from worker.analysis import (
+from worker.core.analysis import (
     REASONS,
     DayMetrics,
     Policy,
@@ -49,7 +49,7 @@ from worker.analysis import (
     roll_up,
     team_spread,
 )
-from worker.model import (
+from worker.core.model import (
     Event,
     EventType,
     Person,

@@ -9,8 +9,8 @@ import pytest
 
 from connectors.ics import IcsCalendar
 from tests.test_ics_fixtures import FIXTURES, GOOD, WIDE, needs_fixtures
-from worker.analysis import analyze_days, roll_up
-from worker.model import CalendarRef, Person, WorkingHours
+from worker.core.analysis import analyze_days, roll_up
+from worker.core.model import CalendarRef, Person, WorkingHours
 
 HOURS = WorkingHours.of({d: [(time(9), time(12, 30)), (time(13, 30), time(17))] for d in range(5)})
 #: Each file is read as the calendar of someone in one of these zones, in turn.

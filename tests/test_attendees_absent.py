@@ -19,7 +19,7 @@ from tests.conftest import write
 from tests.test_analysis import PROPERTY, calendars
 from tests.test_ics_fixtures import FIXTURES, needs_fixtures
 from worker import config
-from worker.analysis import (
+from worker.core.analysis import (
     MEETINGS_FROM,
     MeetingSource,
     analyze_days,
@@ -27,7 +27,7 @@ from worker.analysis import (
     is_meeting,
     meeting_source,
 )
-from worker.model import Event, EventType, Person, Status, Transparency, WorkingHours
+from worker.core.model import Event, EventType, Person, Status, Transparency, WorkingHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ANA = Person(
@@ -371,7 +371,7 @@ people:
 
 
 def test_html_names_everyone_whose_meetings_were_not_counted() -> None:
-    from worker.report_html import render_html
+    from worker.report.html import render_html
 
     def person(email: str, attendees: str, meetings_from: str) -> dict[str, object]:
         day = {

@@ -16,7 +16,6 @@ import pytest
 import typer
 from cryptography.fernet import Fernet
 
-from connectors.base import TransientError
 from connectors.outlook import transaction_id
 from connectors.secrets import TokenStore
 from connectors.vdir import VdirCalendar
@@ -24,10 +23,13 @@ from tests import test_protection
 from tests.conftest import write
 from tests.fakes.graph import FakeGraph
 from tests.test_outlook import sign_in
-from worker import cli_protect, config, protection
-from worker.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
-from worker.protection import write_key
-from worker.services import Runtime, build_transport
+from worker import config
+from worker.cli import protect as cli_protect
+from worker.core.errors import TransientError
+from worker.core.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
+from worker.cycle import protect as protection
+from worker.cycle.protect import write_key
+from worker.cycle.services import Runtime, build_transport
 from worker.store import Store
 
 NOW = "2026-11-02T08:00:00+01:00"  # Monday morning, Berlin
@@ -385,7 +387,7 @@ def test_a_store_made_before_the_blocks_fingerprint_is_refused_in_one_line(
 ) -> None:
     import sqlite3
 
-    from connectors.base import UserError
+    from worker.core.errors import UserError
 
     path = tmp_path / "old.db"
     Store(f"sqlite:///{path}").close()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConfigError
 from tests.conftest import ROOT, write
 from worker import config
+from worker.core.errors import ConfigError
 
 BROKEN = """\
 timezon: Europe/Berlin

@@ -14,12 +14,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Problem
 from tests.conftest import Result, write
 from worker import config
 from worker.config import loading as config_check
 from worker.config import reader as config_yaml
 from worker.config import templates as config_templates
+from worker.core.errors import Problem
 
 CONTROL = "contains a line break — remove it: a value is one line of text"
 

@@ -26,18 +26,18 @@ import pytest
 import requests
 
 from connectors import _ical
-from connectors.base import (
-    CalendarConnector,
+from connectors.base import CalendarConnector
+from connectors.ics import IcsCalendar
+from connectors.memory import MemoryCalendar
+from connectors.vdir import VdirCalendar
+from worker.core.errors import (
     CalendarUnreadable,
     NotOwned,
     PermanentError,
     ReadOnlyCalendar,
     TransientError,
 )
-from connectors.ics import IcsCalendar
-from connectors.memory import MemoryCalendar
-from connectors.vdir import VdirCalendar
-from worker.model import (
+from worker.core.model import (
     UTC,
     Block,
     BlockChange,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write
-from worker.model import UTC
+from worker.core.model import UTC
 from worker.store import Store
 
 NOW = "2026-11-05T16:45:00+01:00"

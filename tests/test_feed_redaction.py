@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ROOT, write
 from worker import config as config_mod
-from worker.model import redact_location
+from worker.core.model import redact_location
 from worker.store import Store
 
 DEMO = ROOT / "config" / "demo"

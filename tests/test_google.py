@@ -31,14 +31,7 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.base import (
-    AccountSpec,
-    ConfigError,
-    NotOwned,
-    PermanentError,
-    TransientError,
-    UserError,
-)
+from connectors.base import AccountSpec
 from connectors.retry import Backoff
 from connectors.secrets import TokenStore
 from tests.fakes.google import GoogleFake, client_secrets
@@ -53,7 +46,8 @@ from tests.test_connector_contract import (
     block,
     merge,
 )
-from worker.model import (
+from worker.core.errors import ConfigError, NotOwned, PermanentError, TransientError, UserError
+from worker.core.model import (
     Block,
     BlockChange,
     CalendarRef,
@@ -238,7 +232,7 @@ def to_google(e: Event, owner: str = OWNER) -> dict[str, Any]:
 
 
 def block_id(n: int, salt: str = "") -> str:
-    """A block id as worker.planning makes them: 26 characters of base32hex."""
+    """A block id as worker.core.planning makes them: 26 characters of base32hex."""
     digest = hashlib.sha256(f"{salt}{n}".encode()).digest()[:16]
     return base64.b32hexencode(digest).decode().rstrip("=").lower()
 

@@ -24,8 +24,8 @@ from connectors import _ical
 from connectors._bounds import Budget
 from connectors.ics import IcsCalendar
 from tests.conftest import ROOT, write
-from worker import syncing
-from worker.model import CalendarRef, SyncLimits, TimeRange
+from worker.core.model import CalendarRef, SyncLimits, TimeRange
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 NOW = "2026-11-05T16:45:00+01:00"
@@ -282,7 +282,7 @@ def test_an_interrupt_is_never_swallowed_by_the_calendar_boundary(
     stop: type[BaseException], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from worker import config as config_mod
-    from worker import services
+    from worker.cycle import services
 
     settings = config_mod.load(config(project, ics(HOSTILE["hourly-from-year-1"])))
 
@@ -303,8 +303,8 @@ def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: P
     where their result is stored."""
     from connectors.memory import MemoryCalendar
     from worker import config as config_mod
-    from worker import services
-    from worker.model import Event
+    from worker.core.model import Event
+    from worker.cycle import services
 
     settings = config_mod.load(
         write(

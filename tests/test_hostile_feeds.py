@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.base import CalendarUnreadable, TransientError
 from connectors.ics import IcsCalendar
 from tests.conftest import ROOT, write
-from worker.model import CalendarRef, SyncLimits, TimeRange
+from worker.core.errors import CalendarUnreadable, TransientError
+from worker.core.model import CalendarRef, SyncLimits, TimeRange
 
 WINDOW = TimeRange(datetime(2026, 10, 8, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC))
 GOOD = (ROOT / "config" / "demo" / "ana.ics").read_bytes()

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from jinja2 import DictLoader, StrictUndefined
 
 from tests.conftest import ROOT, write
-from worker import mail, samples, sandbox
+from worker import mail, sandbox
+from worker.programs import samples
 
 X = "Subject: x\n"
 HOSTILE: dict[str, str] = {
@@ -209,7 +210,8 @@ def test_a_render_stops_at_its_deadline(tmp_path: Path) -> None:
 PROBE = """
 import json, resource, sys, time
 from pathlib import Path
-from worker import mail, samples
+from worker import mail
+from worker.programs import samples
 env = mail.environment(Path(sys.argv[1]))
 started = time.monotonic()
 try:

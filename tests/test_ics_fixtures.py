@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.base import CalendarUnreadable
 from connectors.ics import IcsCalendar
-from worker.model import (
+from worker.core.errors import CalendarUnreadable
+from worker.core.model import (
     UTC,
     CalendarRef,
     Event,

@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FIXTURES, write
-from worker import config, services, syncing
-from worker.model import TimeRange
+from worker import config
+from worker.core.model import TimeRange
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 needs_fixtures = pytest.mark.skipif(

@@ -3,7 +3,7 @@ so (in `run --once`, in the task log and in `doctor`), `meetings: busy` counts i
 email and in the protected blocks, and `plan` output fits 80 columns.
 
 Calendars are .ics files the CLI reads; a send decided earlier than it is delivered is
-decided through :mod:`worker.services`, as a worker that was down would have left it.
+decided through :mod:`worker.cycle.services`, as a worker that was down would have left it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from huey import MemoryHuey
 from connectors.memory import RecordingTransport
 from tests.conftest import write
 from tests.tz import NEW_YORK, at
-from worker import config, protection, services, syncing
+from worker import config
+from worker.cycle import protect as protection
+from worker.cycle import services
+from worker.cycle import sync as syncing
+from worker.queue.tasks import register
 from worker.store import Store
-from worker.tasks import register
 
 WEDNESDAY = at(NEW_YORK, "2026-11-04 16:35")  # Dee's reflection about Wednesday is decided
 FRIDAY = at(NEW_YORK, "2026-11-06 09:30")  # and delivered: more than a working day late
@@ -152,7 +155,7 @@ def test_the_send_task_logs_a_reflection_too_late_as_dropped(
     rt, transport = runtime(cfg, FRIDAY)
     tasks = register(MemoryHuey(immediate=True), rt)
     try:
-        with caplog.at_level(logging.INFO, logger="worker.tasks"):
+        with caplog.at_level(logging.INFO, logger="worker.queue.tasks"):
             tasks.send(row_id)
     finally:
         rt.close()
@@ -312,8 +315,8 @@ def test_at_200_columns_each_block_is_one_line_with_its_reason(folder: Path, run
 def test_a_reason_longer_than_the_terminal_wraps_under_its_change_word_for_word(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.cli_protect import print_plans
-    from worker.planning import Unprotectable
+    from worker.cli.protect import print_plans
+    from worker.core.planning import Unprotectable
 
     extra = "protect:\n  - {rule: recovery, for: everyone, after_chain: 3h}\n"
     cfg = project(folder, attendees=False, meetings="busy", extra=extra)

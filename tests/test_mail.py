@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import UserError
 from connectors.smtp import MaildirTransport
 from tests.conftest import write
 from tests.tz import BERLIN
 from worker import mail
+from worker.core.errors import UserError
 
 NOW = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
 

@@ -22,7 +22,8 @@ from aiosmtpd.controller import Controller
 
 from connectors.smtp import MaildirTransport, SmtpTransport
 from tests.conftest import ROOT, Result
-from worker import mail, samples
+from worker import mail
+from worker.programs import samples
 
 NAME = "Zoë Åberg"
 TEXT = "Hi Zoë,\n\nYour day – 09:00–11:00 focus, then meetings – fine.\n"

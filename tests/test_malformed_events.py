@@ -14,7 +14,7 @@ import pytest
 from connectors.ics import IcsCalendar
 from connectors.vdir import VdirCalendar
 from tests.conftest import FIXTURES, write
-from worker.model import UTC, CalendarRef, SyncResult, TimeRange
+from worker.core.model import UTC, CalendarRef, SyncResult, TimeRange
 from worker.store import Store
 
 NOW = "2027-03-25T12:00:00+01:00"  # the Sunday after is the spring-forward day in Berlin

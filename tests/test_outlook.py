@@ -22,14 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.base import (
-    AccountSpec,
-    CalendarConnector,
-    NotOwned,
-    PermanentError,
-    TransientError,
-    UserError,
-)
+from connectors.base import AccountSpec, CalendarConnector
 from connectors.outlook import (
     CATEGORY,
     TAG_PROPERTY,
@@ -58,7 +51,8 @@ from tests.test_connector_contract import (
     fields,
     merge,
 )
-from worker.model import (
+from worker.core.errors import NotOwned, PermanentError, TransientError, UserError
+from worker.core.model import (
     UTC,
     Block,
     BlockChange,

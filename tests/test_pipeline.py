@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 from huey import MemoryHuey
 
-from connectors.base import TransientError
 from connectors.memory import MemoryCalendar, RecordingTransport
 from tests.conftest import write
 from tests.tz import BERLIN, NEW_YORK, at
-from worker import config, services, syncing
-from worker.model import Event, Response
+from worker import config
+from worker.core.errors import TransientError
+from worker.core.model import Event, Response
+from worker.cycle import services
+from worker.cycle import sync as syncing
+from worker.queue.tasks import register
 from worker.store import Store
-from worker.tasks import register
 
 CONFIG = """\
 timezone: Europe/Berlin

@@ -15,7 +15,10 @@ from tests.test_protection import (
     blocks_on_disk,
     team,  # noqa: F401 (a fixture)
 )
-from worker import config, protection, services, syncing
+from worker import config
+from worker.cycle import protect as protection
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 
@@ -70,7 +73,7 @@ def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
         settings, Store(settings.store_url), services.build_transport(settings), lambda: now
     )
     try:
-        with caplog.at_level(logging.WARNING, logger="worker.protection"):
+        with caplog.at_level(logging.WARNING, logger="worker.cycle.protect"):
             reports = syncing.sync(rt, now)
             written = protection.replan(rt, now, reports)
         assert written and all(d.outcome == "written" for d in written)

@@ -26,8 +26,8 @@ from tests.tz import (
     at,
     real_hours,
 )
-from worker.analysis import away_dates, is_busy
-from worker.model import (
+from worker.core.analysis import away_dates, is_busy
+from worker.core.model import (
     Block,
     BlockChange,
     ChangeKind,
@@ -41,7 +41,7 @@ from worker.model import (
     local_day_range,
     wall_time,
 )
-from worker.planning import (
+from worker.core.planning import (
     DEFAULT_TITLES,
     Plan,
     Rule,

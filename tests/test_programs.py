@@ -11,8 +11,8 @@ import pytest
 
 from tests.tz import BERLIN, NEW_YORK
 from worker import mail, programs, report
-from worker.analysis import DayMetrics, Policy
-from worker.model import Event, Person, Status, Team, WorkingHours
+from worker.core.analysis import DayMetrics, Policy
+from worker.core.model import Event, Person, Status, Team, WorkingHours
 
 HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
 ANA = Person("ana@example.com", "Ana Lima", "Europe/Berlin", HOURS)

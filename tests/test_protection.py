@@ -204,7 +204,9 @@ CRASHING_APPLY = textwrap.dedent(
     from datetime import datetime
     from pathlib import Path
     from connectors.vdir import VdirCalendar
-    from worker import config, protection, services
+    from worker import config
+    from worker.cycle import protect as protection
+    from worker.cycle import services
     from worker.store import Store
 
     class Crashing(VdirCalendar):

@@ -24,11 +24,14 @@ from hypothesis import strategies as st
 from connectors.memory import MemoryCalendar, RecordingTransport
 from tests.conftest import write
 from tests.tz import APIA, BERLIN, KATHMANDU, LORD_HOWE, NEW_YORK, SYDNEY, at
-from worker import config, mail, programs, samples, services, syncing
-from worker.model import UTC, Event, Person, WorkingHours, local_day_range
-from worker.schedule import daily, next_working_day, too_late
+from worker import config, mail, programs
+from worker.core.model import UTC, Event, Person, WorkingHours, local_day_range
+from worker.core.schedule import daily, next_working_day, too_late
+from worker.core.wording import coming_day, reflected_day, reflection_at_send, reflection_facts
+from worker.cycle import services
+from worker.cycle import sync as syncing
+from worker.programs import samples
 from worker.store import Store
-from worker.wording import coming_day, reflected_day, reflection_at_send, reflection_facts
 
 CONFIG = """\
 timezone: Europe/Berlin

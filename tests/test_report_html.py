@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from worker.analysis import DayMetrics
-from worker.report_html import reason_text, render_html
+from worker.core.analysis import DayMetrics
+from worker.report.html import reason_text, render_html
 
 HOSTILE = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -20,9 +20,11 @@ from huey import MemoryHuey
 
 from tests.conftest import write
 from tests.tz import BERLIN
-from worker import config, emails, mail, services
+from worker import config, mail
+from worker.cycle import decide as emails
+from worker.cycle import services
+from worker.queue.tasks import register
 from worker.store import Store
-from worker.tasks import register
 
 NOW = "2026-11-05T16:45:00+01:00"  # a Thursday, after everyone's 16:30 reflection
 CONFIG = """

@@ -22,7 +22,8 @@ import pytest
 from tests.conftest import ROOT, write
 from tests.test_consumer import wait_for
 from worker import config as config_mod
-from worker import services, syncing
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 NOW = "2026-11-05T16:45:00+01:00"
@@ -210,7 +211,7 @@ def test_the_wait_between_reads_of_an_unreachable_queue_doubles_up_to_a_minute(
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("redis")
-    from worker.app import build_consumer, build_huey
+    from worker.queue.app import build_consumer, build_huey
 
     settings = config_mod.load(project(tmp_path, f"redis://127.0.0.1:{free_port()}"))
     consumer = build_consumer(build_huey(settings), settings, workers=1)

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import write
 from tests.tz import BERLIN, at
 from worker import config
-from worker.app import build_huey
+from worker.queue.app import build_huey
 from worker.store import Store
 
 NOW = at(BERLIN, "2026-11-05 16:45")

@@ -8,8 +8,8 @@ from datetime import date, time, timedelta
 import pytest
 
 from tests.tz import BERLIN, KATHMANDU, LORD_HOWE, NEW_YORK, at
-from worker.model import Person, WorkingHours
-from worker.schedule import daily, is_allowed, next_allowed
+from worker.core.model import Person, WorkingHours
+from worker.core.schedule import daily, is_allowed, next_allowed
 
 WEEKDAYS = frozenset(range(5))
 
@@ -180,7 +180,7 @@ def test_daily_send_keeps_its_local_time_across_a_dst_change(zone: str, change: 
 
 
 def test_weekly_program_moves_off_a_day_off_and_names_its_iso_week() -> None:
-    from worker.schedule import weekly
+    from worker.core.schedule import weekly
 
     p = person("Europe/Berlin", {d: [(time(9), time(17))] for d in range(4)})  # Fridays off
     due = weekly(
@@ -191,7 +191,7 @@ def test_weekly_program_moves_off_a_day_off_and_names_its_iso_week() -> None:
 
 
 def test_the_daily_cap_bundles_the_rest_into_one() -> None:
-    from worker.schedule import Due, cap_per_day
+    from worker.core.schedule import Due, cap_per_day
 
     p = person("Europe/Berlin")
     now = at(BERLIN, "2026-11-05 10:00")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.base import TransientError, UserError
 from connectors.retry import Backoff, retrying
 from connectors.secrets import RedactFilter, TokenStore, redact
+from worker.core.errors import TransientError, UserError
 
 
 def test_a_token_is_encrypted_and_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from connectors.secrets import RedactFilter, TokenStore, redact
 from connectors.smtp import MaildirTransport
 from tests.conftest import ROOT, write
 from worker import config as config_mod
-from worker.app import build_huey
+from worker.queue.app import build_huey
 from worker.store import Store
 
 

@@ -36,9 +36,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import write
 from tests.smtp_sink import Sink, compare
-from worker import config, services
+from worker import config
+from worker.cycle import services
 from worker.store import Store
-from worker.store_tables import outbox
+from worker.store.tables import outbox
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.tz import BERLIN, at
-from worker.model import Event, SyncState, TimeRange
+from worker.core.model import Event, SyncState, TimeRange
 from worker.store import Store
 
 NOW = at(BERLIN, "2026-11-05 16:45")
@@ -177,7 +177,7 @@ def test_event_range_is_exact_across_a_fall_back_night() -> None:
 def test_a_store_from_another_version_is_refused_in_one_line(tmp_path: Path) -> None:
     import sqlite3
 
-    from connectors.base import UserError
+    from worker.core.errors import UserError
 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:

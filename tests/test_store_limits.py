@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, postgres_database, write
-from worker.model import Event, SyncState, TimeRange
+from worker.core.model import Event, SyncState, TimeRange
 from worker.store import Store
 
 NOW = datetime(2026, 11, 5, 15, 45, tzinfo=UTC)

@@ -28,9 +28,11 @@ from rich.console import Console
 
 from connectors import _ical
 from connectors.ics import IcsCalendar
-from worker import cli, services, syncing
+from worker import cli
 from worker import config as config_mod
-from worker.model import UTC, CalendarRef, SyncResult, SyncState, TimeRange
+from worker.core.model import UTC, CalendarRef, SyncResult, SyncState, TimeRange
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 from .conftest import Result, write

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from connectors.base import UserError
 from connectors.smtp import MaildirTransport, SmtpTransport
 from tests.conftest import write
 from tests.test_smtp import Server
 from tests.tz import BERLIN
 from worker import mail
+from worker.core.errors import UserError
 
 NOW = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
 BASE = "https://steadyhand.example.com/unsubscribe"

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CalendarUnreadable
 from connectors.vdir import VdirCalendar
 from tests.conftest import write
-from worker.model import UTC, CalendarRef, SyncLimits, TimeRange
+from worker.core.errors import CalendarUnreadable
+from worker.core.model import UTC, CalendarRef, SyncLimits, TimeRange
 
 NOW = "2026-11-02T08:00:00+01:00"
 WINDOW = TimeRange(datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))

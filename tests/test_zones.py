@@ -20,7 +20,7 @@ from connectors import _zones
 from connectors._windows_names import DISPLAY_NAMES
 from connectors.ics import IcsCalendar
 from tests.conftest import FIXTURES, write
-from worker.model import UTC, CalendarRef, TimeRange
+from worker.core.model import UTC, CalendarRef, TimeRange
 from worker.store import Store
 
 OWA = FIXTURES / "node-ical" / "Office-2012-owa.ics"

@@ -37,9 +37,9 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_auto
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from connectors.base import Problem, UserError
-from worker import samples
-from worker.model import UTC
+from worker.core.errors import Problem, UserError
+from worker.core.model import UTC
+from worker.programs import samples
 from worker.resources import shipped
 from worker.sandbox import BudgetedEnvironment, BudgetExceeded, budget
 

@@ -19,7 +19,6 @@ from pydantic import (
     ValidationError,
 )
 
-from connectors.base import ConfigError, Problem
 from worker.config import reader as config_yaml
 from worker.config import readiness
 from worker.config.reader import YamlMap, YamlSeq
@@ -36,6 +35,7 @@ from worker.config.values import (
     _shown,
     _suggestions_left,
 )
+from worker.core.errors import ConfigError, Problem
 
 logger = logging.getLogger(__name__)
 

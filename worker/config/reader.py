@@ -34,7 +34,7 @@ from yaml.events import (
     SequenceStartEvent,
 )
 
-from connectors.base import Problem
+from worker.core.errors import Problem
 
 #: The largest config file read (bytes); a larger one is refused in one line.
 MAX_BYTES = 16 * 1024**2

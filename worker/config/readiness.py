@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors.base import Problem
 from connectors.registry import NOT_YET
 from worker.config.reader import YamlMap
 from worker.config.values import _CONTROL, _shown
+from worker.core.errors import Problem
 
 if TYPE_CHECKING:
     from worker.config.loading import _Locator

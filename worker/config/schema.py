@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.base import AccountSpec, ConfigError, Problem
+from connectors.base import AccountSpec
 from worker.config.values import (
     DAY,
     MAX_NAME,
@@ -52,13 +52,8 @@ from worker.config.values import (
     parse_duration,
     parse_working_hours,
 )
-from worker.model import (
-    CalendarRef,
-    Person,
-    SyncLimits,
-    Team,
-    redact_location,
-)
+from worker.core.errors import ConfigError, Problem
+from worker.core.model import CalendarRef, Person, SyncLimits, Team, redact_location
 
 #: What makes a busy event a meeting (docs/metrics.md); unset means ``attendees``.
 Meetings = Literal["attendees", "busy"]
@@ -488,7 +483,7 @@ class Settings(_Section):
         )
 
 
-#: A calendar key is stored in columns of 300 characters (worker/store.py).
+#: A calendar key is stored in columns of 300 characters (worker/store/).
 MAX_KEY = 300
 
 

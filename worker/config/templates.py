@@ -10,8 +10,8 @@ import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from connectors.base import Problem
 from worker.config.schema import Settings
+from worker.core.errors import Problem
 
 logger = logging.getLogger(__name__)
 

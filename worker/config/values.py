@@ -20,12 +20,9 @@ from pydantic import (
     BeforeValidator,
 )
 
-from connectors.base import UserError
 from worker.config import reader as config_yaml
-from worker.model import (
-    WEEKDAYS,
-    WorkingHours,
-)
+from worker.core.errors import UserError
+from worker.core.model import WEEKDAYS, WorkingHours
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from huey import Huey, crontab
 
-from worker import services
-from worker.app import one_line
-from worker.syncing import SyncReport
-from worker.wording import plural
+from worker.core.wording import plural
+from worker.cycle import services
+from worker.cycle.sync import SyncReport
+from worker.queue.app import one_line
 
 logger = logging.getLogger(__name__)
 

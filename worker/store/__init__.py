@@ -37,9 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from connectors.base import Problem, UserError
 from connectors.secrets import private_file
-from worker.model import (
+from worker.core.errors import Problem, UserError
+from worker.core.model import (
     UTC,
     Event,
     EventType,
@@ -51,7 +51,7 @@ from worker.model import (
     Transparency,
     redact_location,
 )
-from worker.store_tables import (
+from worker.store.tables import (
     _dt,
     _ts,
     audit_log,

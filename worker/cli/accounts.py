@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 
 from connectors import registry
-from connectors.base import Problem, UserError
 from connectors.secrets import TokenStore
-from worker.cli_common import ConfigOpt, _settings, app, out
+from worker.cli.app import ConfigOpt, _settings, app, out
+from worker.core.errors import Problem, UserError
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Calendar load: events + policy -> per-day and per-week metrics (docs/metrics.md).
 
-Pure: imports only the standard library and :mod:`worker.model`; no I/O, no clock, no
+Pure: imports only the standard library and :mod:`worker.core.model`; no I/O, no clock, no
 configuration dicts (the ``overload:`` section arrives as a typed :class:`Policy`).
 
 How the metrics are computed
@@ -79,7 +79,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from worker.model import (
+from worker.core.model import (
     Event,
     EventType,
     Person,

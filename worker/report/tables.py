@@ -4,7 +4,7 @@ Two layouts (``--by``), both drawn from the report dict of :func:`worker.report.
 
 - ``week``: a row per person and ISO week (Monday to Sunday) with the week's meeting,
   busy, focus and after-hours hours, and its overloaded days named with their reasons
-  ("Tue, Thu (meeting load, no focus)"). The sums are :func:`worker.analysis.roll_up`'s,
+  ("Tue, Thu (meeting load, no focus)"). The sums are :func:`worker.core.analysis.roll_up`'s,
   the week of docs/metrics.md.
 - ``day``: meeting hours per person and local day, overloaded days marked ``!`` and their
   reasons listed below. When a row of all the days does not fit the width, each person
@@ -32,8 +32,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from worker import analysis
-from worker.wording import plural
+from worker.core import analysis
+from worker.core.wording import plural
 
 #: The layouts of ``--by``.
 LAYOUTS = ("day", "week")
@@ -304,7 +304,7 @@ def _week_runs(days: Iterable[analysis.DayMetrics]) -> list[list[analysis.DayMet
 
 
 def _metrics(day: Mapping[str, Any]) -> analysis.DayMetrics:
-    """A day of the report dict back as :class:`~worker.analysis.DayMetrics`."""
+    """A day of the report dict back as :class:`~worker.core.analysis.DayMetrics`."""
     fields = {name: day[name] for name in _DAY_FIELDS}
     fields["date"] = date.fromisoformat(day["date"])
     fields["reasons"] = tuple(day["reasons"])

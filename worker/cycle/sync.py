@@ -1,8 +1,8 @@
 """Sync: every calendar (or some) read through its connector into the store, each one a
 unit of its own. A calendar that fails, whatever the exception, is reported, logged once
 and recorded for ``doctor``; its stored events stay, and the others still sync.
-Calendars are read at once (``sync.concurrency``, :mod:`worker.parallel`); the store is
-written only by the calling thread. :mod:`worker.services` re-exports :func:`sync`,
+Calendars are read at once (``sync.concurrency``, :mod:`worker.cycle.parallel`); the store is
+written only by the calling thread. :mod:`worker.cycle.services` re-exports :func:`sync`,
 :class:`SyncReport` and :func:`sync_window`.
 """
 
@@ -19,25 +19,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import (
-    BatchSync,
-    CalendarConnector,
-    SteadyhandError,
-    UserError,
-)
+from connectors.base import BatchSync, CalendarConnector
 from worker.config import Settings
-from worker.model import (
-    UTC,
-    CalendarRef,
-    ReadNote,
-    SyncResult,
-    SyncState,
-    TimeRange,
-)
-from worker.parallel import Job, run_bounded
+from worker.core.errors import SteadyhandError, UserError
+from worker.core.model import UTC, CalendarRef, ReadNote, SyncResult, SyncState, TimeRange
+from worker.cycle.parallel import Job, run_bounded
 
 if TYPE_CHECKING:
-    from worker.services import Runtime
+    from worker.cycle.services import Runtime
 
 logger = logging.getLogger(__name__)
 

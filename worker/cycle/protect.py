@@ -1,6 +1,7 @@
 """Protected blocks end to end: read the calendar, plan, reconcile, write through the outbox.
 
-The pure part is :mod:`worker.planning`; this module is its orchestration (docs/architecture.md):
+The pure part is :mod:`worker.core.planning`; this module is its orchestration
+(docs/architecture.md):
 
 * :func:`plan_person` syncs the person's calendar, notices blocks the user edited or
   moved (they take them over, and the audit log says so), plans, and reconciles the plan
@@ -33,10 +34,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from connectors.base import Problem, ReadOnlyCalendar, SteadyhandError, UserError
-from worker import planning
 from worker.config import ProtectRule, Settings, parse_working_hours
-from worker.model import (
+from worker.core import planning
+from worker.core.errors import Problem, ReadOnlyCalendar, SteadyhandError, UserError
+from worker.core.model import (
     UTC,
     Block,
     BlockChange,
@@ -47,15 +48,9 @@ from worker.model import (
     Status,
     Transparency,
 )
-from worker.services import (
-    Delivery,
-    Runtime,
-    deliver,
-    person_events,
-    policy,
-)
+from worker.cycle.services import Delivery, Runtime, deliver, person_events, policy
+from worker.cycle.sync import SyncReport, sync
 from worker.store import OutboxRow
-from worker.syncing import SyncReport, sync
 
 logger = logging.getLogger(__name__)
 

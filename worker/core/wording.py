@@ -14,7 +14,7 @@ the day it is about and the local date of the send moment, never from the decisi
   the date is named too (``on Monday 16 November``), so no name is ever ambiguous.
 
 No clock is read here: the send moment is a parameter. Imports only the standard
-library and :mod:`worker.model`.
+library and :mod:`worker.core.model`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.model import local_day_range
+from worker.core.model import local_day_range
 
 __all__ = [
     "coming_day",

@@ -4,8 +4,8 @@ send moment, never stored (the outbox row holds what was decided).
 * a follow-up's commitments, read from the 1:1's description;
 * a reflection's words about the day it reflects on and the next working day, made
   from the reflected day and the send moment in the recipient's zone
-  (:func:`worker.wording.reflection_at_send`); one more than a working day late
-  (:func:`worker.schedule.too_late`) raises :class:`TooLate`: it is dropped, not sent;
+  (:func:`worker.core.wording.reflection_at_send`); one more than a working day late
+  (:func:`worker.core.schedule.too_late`) raises :class:`TooLate`: it is dropped, not sent;
 * a bundle's parts, each filled as its own program; a part too late is left out (and
   audited), and the bundle is dropped only when no part is left.
 """
@@ -17,8 +17,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker import programs, schedule, wording
-from worker.services import Runtime
+from worker import programs
+from worker.core import schedule, wording
+from worker.cycle.services import Runtime
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,14 @@ from rich.console import Console
 from typer._click import Command
 from typer.core import TyperGroup
 
-from connectors.base import Problem, UserError
 from connectors.secrets import RedactFilter
 from worker import config as config_mod
-from worker import services, syncing
 from worker.config import Settings
 from worker.config.loading import locate
-from worker.model import UTC
+from worker.core.errors import Problem, UserError
+from worker.core.model import UTC
+from worker.cycle import services
+from worker.cycle import sync as syncing
 from worker.store import Store
 
 

@@ -16,23 +16,13 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.text import Text
 
-from connectors.base import Problem, ReadOnlyCalendar, UserError
-from worker import protection
-from worker.cli_common import (
-    ConfigOpt,
-    NowOpt,
-    PersonOpt,
-    _now,
-    _runtime,
-    _settings,
-    app,
-    err,
-    out,
-)
+from worker.cli.app import ConfigOpt, NowOpt, PersonOpt, _now, _runtime, _settings, app, err, out
 from worker.config import _parse_weeks
-from worker.model import ChangeKind, Person
-from worker.services import Runtime
-from worker.wording import plural
+from worker.core.errors import Problem, ReadOnlyCalendar, UserError
+from worker.core.model import ChangeKind, Person
+from worker.core.wording import plural
+from worker.cycle import protect as protection
+from worker.cycle.services import Runtime
 
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="How far ahead: 1w, 2w, 10d.")]
 SIGN = {ChangeKind.CREATE: "+", ChangeKind.MOVE: "~", ChangeKind.DELETE: "-"}

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from connectors.base import Problem, UserError
-from worker import emails, mail
-from worker.cli_common import ConfigOpt, NowOpt, _now, _runtime, _settings, app, err, out
+from worker import mail
+from worker.cli.app import ConfigOpt, NowOpt, _now, _runtime, _settings, app, err, out
+from worker.core.errors import Problem, UserError
+from worker.cycle import decide as emails
 
 emails_app = typer.Typer(help="Look at the email programs.", no_args_is_help=True)
 app.add_typer(emails_app, name="emails")
@@ -45,8 +46,8 @@ def preview(
             Problem(f"--date {day!r} is not a date", "write it like 2026-11-05")
         ) from None
     rt = _runtime(settings)
-    from worker.model import TimeRange, local_day_range
-    from worker.services import ensure_synced
+    from worker.core.model import TimeRange, local_day_range
+    from worker.cycle.services import ensure_synced
 
     span = TimeRange(
         local_day_range(wanted, person.tz).start, local_day_range(wanted, person.tz).end
@@ -80,7 +81,7 @@ def recognize(
     due, row_id = emails.recognize(rt, email, text, sender, moment)
     person = settings.person(email)
     if due.at <= moment and row_id is not None:
-        from worker.services import deliver
+        from worker.cycle.services import deliver
 
         done = deliver(rt, row_id, moment)  # this note only: other due rows are the worker's
         if done.outcome == "unsubscribed":

@@ -1,4 +1,4 @@
-"""Bounded parallel work for :func:`worker.syncing.sync`: jobs run on a few threads, the
+"""Bounded parallel work for :func:`worker.cycle.sync.sync`: jobs run on a few threads, the
 caller sees each result, in its own thread, as soon as it is ready.
 
 :func:`run_bounded` keeps at most ``workers`` jobs running at once, and at most

@@ -3,7 +3,7 @@
 ``config check`` renders each program's templates once with these values, inside the
 render budget (:mod:`worker.sandbox`), so a template that fails or runs away fails the
 check instead of the row at send time. The values are made by the same functions that
-make the real ones (:mod:`worker.programs`, :mod:`worker.wording`,
+make the real ones (:mod:`worker.programs`, :mod:`worker.core.wording`,
 :func:`worker.report.build`), from a small made-up team, so they carry every key a
 template may use.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from worker import programs, report, wording
-from worker.analysis import DayMetrics
-from worker.model import Person, Team, WorkingHours
+from worker import programs, report
+from worker.core import wording
+from worker.core.analysis import DayMetrics
+from worker.core.model import Person, Team, WorkingHours
 
 MONDAY = date(2026, 11, 23)
 _HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})

@@ -17,9 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-from worker.model import (
-    UTC,
-)
+from worker.core.model import UTC
 
 metadata = MetaData()
 

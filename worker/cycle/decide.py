@@ -1,6 +1,6 @@
 """The email programs (docs/architecture.md): who gets which email when, decided into the outbox.
 
-Each program turns the store's figures into due sends (:mod:`worker.schedule`, in the
+Each program turns the store's figures into due sends (:mod:`worker.core.schedule`, in the
 recipient's own time) and, for each send that is due now, an outbox row holding the
 plain template values (:mod:`worker.programs`). Rules for every program:
 
@@ -10,7 +10,7 @@ plain template values (:mod:`worker.programs`). Rules for every program:
   their next working morning) — never dropped;
 * a follow-up's commitments are read from the 1:1's description when it is sent, and
   never stored; a reflection's words about its days are made when it is sent
-  (:mod:`worker.sending`).
+  (:mod:`worker.cycle.sending`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from connectors.base import Problem, UserError
-from worker import analysis, programs, schedule
+from worker import programs
 from worker.config import parse_clock, parse_days
-from worker.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
-from worker.sending import fill_at_send_time
-from worker.services import (
+from worker.core import analysis, schedule
+from worker.core.errors import Problem, UserError
+from worker.core.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
+from worker.core.wording import plural
+from worker.cycle.sending import fill_at_send_time
+from worker.cycle.services import (
     Runtime,
     day_metrics,
     load_report,
@@ -37,7 +39,6 @@ from worker.services import (
     policy,
     reflection_context,
 )
-from worker.wording import plural
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

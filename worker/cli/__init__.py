@@ -25,11 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer._click.exceptions import ClickException
 
-from connectors.base import ConfigError, ConnectorError, MissingExtra, Problem, UserError
 from connectors.vdir import import_ics
 from worker import config as config_mod
-from worker import emails, report, report_table, services, syncing
-from worker.cli_common import (
+from worker import report
+from worker.cli.app import (
     ConfigOpt,
     LogLevel,
     NowOpt,
@@ -49,9 +48,13 @@ from worker.cli_common import (
     sync_outcomes_said_by_command,
 )
 from worker.config import CalendarSettings
-from worker.model import UTC, redact_location
+from worker.core.errors import ConfigError, ConnectorError, MissingExtra, Problem, UserError
+from worker.core.model import UTC, redact_location
+from worker.core.wording import plural
+from worker.cycle import decide, services
+from worker.cycle import sync as syncing
+from worker.report import tables as report_table
 from worker.resources import shipped
-from worker.wording import plural
 
 logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
 
@@ -253,7 +256,7 @@ def analyze(
     elif fmt == "csv":
         text = report.to_csv(built)
     else:
-        from worker.report_html import render_html
+        from worker.report.html import render_html
 
         text = render_html(
             built,
@@ -300,8 +303,8 @@ def run(
             cycle = services.run_cycle(rt, rt.clock())
         _print_cycle(rt, cycle)
         return
-    from worker.app import build_consumer, build_huey, open_store
-    from worker.tasks import register
+    from worker.queue.app import build_consumer, build_huey, open_store
+    from worker.queue.tasks import register
 
     log_by_default(LogLevel.info)
     huey = build_huey(settings)
@@ -402,7 +405,7 @@ def demo(
     out.print(_load_table(rt, moment))
     calendars = escape(str(var / "calendars"))
     out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")
-    from worker.cli_protect import apply_all
+    from worker.cli.protect import apply_all
 
     apply_all(rt, moment, DEMO_HORIZON)
     decided = services.decide_emails(rt, moment)
@@ -436,7 +439,7 @@ def _print_emails(
             out.print(f"  not sent: {d.key}: {d.detail}", markup=False, soft_wrap=True)
     upcoming = [
         c.due
-        for c in emails.scheduled(rt, now)
+        for c in decide.scheduled(rt, now)
         if c.due.program == "reflection" and not c.due.is_due(now)
     ]
     for u in upcoming:
@@ -518,7 +521,10 @@ def _report(exc: Exception) -> None:
         err.print(f"{len(problems)} problems.", markup=False)
 
 
-from worker import cli_accounts, cli_doctor, cli_emails, cli_protect  # noqa: E402, F401
+import worker.cli.accounts  # noqa: E402  (registers its commands)
+import worker.cli.doctor  # noqa: E402  (registers its commands)
+import worker.cli.emails  # noqa: E402  (registers its commands)
+import worker.cli.protect  # noqa: E402, F401  (registers its commands)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

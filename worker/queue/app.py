@@ -17,10 +17,10 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, consumer
 from huey.consumer import Consumer
 from sqlalchemy.exc import OperationalError
 
-from connectors.base import ConfigError, MissingExtra, Problem
 from connectors.secrets import private_file
 from worker.config import Settings
-from worker.model import redact_location
+from worker.core.errors import ConfigError, MissingExtra, Problem
+from worker.core.model import redact_location
 from worker.store import Store
 
 logger = logging.getLogger(__name__)

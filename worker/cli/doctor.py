@@ -11,12 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.base import MissingExtra, UserError
 from worker import config as config_mod
-from worker.cli_common import ConfigOpt, _config_path, _now, _runtime, app, out
-from worker.model import redact_location
+from worker.cli.app import ConfigOpt, _config_path, _now, _runtime, app, out
+from worker.core.errors import MissingExtra, UserError
+from worker.core.model import redact_location
+from worker.core.wording import day_label, plural
 from worker.store import CalendarStatus, Store
-from worker.wording import day_label, plural
 
 #: How far back `doctor` lists the sends dropped as too late (information, not a problem).
 DROPPED_SHOWN = timedelta(days=7)
@@ -64,7 +64,7 @@ def _say_needs(needs: list[str]) -> None:
 
 def _doctor_queue(settings: config_mod.Settings) -> list[str]:
     """The queue, for real: connect and count what waits."""
-    from worker.app import build_huey
+    from worker.queue.app import build_huey
 
     shown = redact_location(settings.queue)
     try:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from worker.model import UTC, Person, wall_time
-from worker.wording import day_label
+from worker.core.model import UTC, Person, wall_time
+from worker.core.wording import day_label
 
 #: How far ahead :func:`next_allowed` looks before deciding there is no allowed time.
 SEARCH_DAYS = 21

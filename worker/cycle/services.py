@@ -18,28 +18,15 @@ from email.utils import parseaddr
 from typing import Any
 
 from connectors import registry
-from connectors.base import (
-    CalendarConnector,
-    MailTransport,
-    PermanentError,
-    Problem,
-    SteadyhandError,
-    TransientError,
-    UserError,
-)
+from connectors.base import CalendarConnector, MailTransport
 from connectors.secrets import TokenStore
-from worker import analysis, mail, programs, report, schedule, wording
+from worker import mail, programs, report
 from worker.config import Settings
-from worker.model import (
-    CalendarRef,
-    Event,
-    Person,
-    Team,
-    TimeRange,
-    local_day_range,
-)
+from worker.core import analysis, schedule, wording
+from worker.core.errors import PermanentError, Problem, SteadyhandError, TransientError, UserError
+from worker.core.model import CalendarRef, Event, Person, Team, TimeRange, local_day_range
+from worker.cycle.sync import SyncReport, sync, sync_window
 from worker.store import OutboxRow, Store
-from worker.syncing import SyncReport, sync, sync_window
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +222,8 @@ class Upcoming:
 
 def decide_emails(rt: Runtime, now: datetime) -> list[int]:
     """Write an outbox row for every send that is due and not yet decided; return new ids
-    (the programs and their rules are in :mod:`worker.emails`)."""
-    from worker import emails
+    (the programs and their rules are in :mod:`worker.cycle.decide`)."""
+    from worker.cycle import decide as emails
 
     return emails.decide(rt, now)
 
@@ -244,7 +231,7 @@ def decide_emails(rt: Runtime, now: datetime) -> list[int]:
 def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]:
     """The reflection's values as decided (templates/README.md): the reflected day's
     figures, and under ``_reflect`` the facts its send-time words are computed from (the
-    next working day, its meetings and blocks): :func:`worker.wording.reflection_at_send`
+    next working day, its meetings and blocks): :func:`worker.core.wording.reflection_at_send`
     words them for the moment it is sent, when ``today`` may already be tomorrow."""
     ahead = [day + timedelta(days=i) for i in range(1, schedule.SEARCH_DAYS + 1)]
     events = person_events(rt, person, ahead[0], ahead[-1])
@@ -326,7 +313,7 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
         return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
     try:
         if row.kind == "calendar":
-            from worker import protection
+            from worker.cycle import protect as protection
 
             outcome, detail = "written", protection.execute(rt, row, now)
         else:
@@ -392,7 +379,7 @@ def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Deliv
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
     """Send the row's email: ``("sent", what the transport said)``, or ``("unsubscribed",
     "unsubscribed")`` / ``("dropped", why)`` when it is done without sending."""
-    from worker import sending
+    from worker.cycle import sending
 
     if rt.store.is_unsubscribed(row.recipient, row.program):
         rt.store.audit(
@@ -454,7 +441,7 @@ class CycleReport:
 def tick(rt: Runtime, now: datetime) -> tuple[list[SyncReport], list[int]]:
     """The per-minute work: sync calendars that are due, re-plan the protected blocks of
     the people whose calendar was just read (writing the changes), decide due emails."""
-    from worker import protection
+    from worker.cycle import protect as protection
 
     reports = sync(rt, now, only_due=True)
     protection.replan(rt, now, reports)
@@ -463,7 +450,7 @@ def tick(rt: Runtime, now: datetime) -> tuple[list[SyncReport], list[int]]:
 
 def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
     """One full cycle inline: sync everything, re-plan blocks, decide, deliver every due row."""
-    from worker import protection
+    from worker.cycle import protect as protection
 
     reports = sync(rt, now)
     written = protection.replan(rt, now, reports)

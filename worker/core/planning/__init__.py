@@ -1,7 +1,7 @@
 """Protected blocks: events + rules -> desired blocks; reconcile -> block changes
 (docs/architecture.md, *Protected blocks*).
 
-Pure: imports only the standard library, :mod:`worker.model` and :mod:`worker.analysis`;
+Pure: imports only the standard library, :mod:`worker.core.model` and :mod:`worker.core.analysis`;
 no I/O, no clock (``now`` is a parameter), no configuration dicts (``protect:`` rules
 arrive as typed :class:`Rule` values).
 
@@ -127,8 +127,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from worker.analysis import MeetingsFrom, Policy, analyze_days, is_busy, is_meeting
-from worker.model import (
+from worker.core.analysis import MeetingsFrom, Policy, analyze_days, is_busy, is_meeting
+from worker.core.model import (
     WEEKDAYS,
     Block,
     BlockChange,
@@ -1060,7 +1060,7 @@ def plan(
 ) -> Plan:
     """The blocks ``rules`` want on ``person``'s calendar from ``now`` for ``horizon``,
     and what they cannot get (see the module docs for every rule). ``meetings_from`` is
-    the calendar's ``meetings:`` (what counts as a meeting, as in :mod:`worker.analysis`)."""
+    the calendar's ``meetings:`` (what counts as a meeting, as in :mod:`worker.core.analysis`)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be time-zone aware, got naive {now.isoformat()}")
     seen: set[tuple[str, int]] = set()

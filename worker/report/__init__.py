@@ -2,7 +2,7 @@
 
 :func:`build` turns per-person day metrics into the report dict (exactly the names of
 docs/metrics.md); :func:`to_json`, :func:`to_csv` and :func:`table` present it. The HTML
-page is :mod:`worker.report_html`. Nothing here reads the store or the clock.
+page is :mod:`worker.report.html`. Nothing here reads the store or the clock.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from connectors.base import Problem, UserError
-from worker import analysis, report_table
-from worker.model import Person, Team
+from worker.core import analysis
+from worker.core.errors import Problem, UserError
+from worker.core.model import Person, Team
+from worker.report import tables as report_table
 
 #: Our per-day figures in the CSV, in minutes as in the JSON.
 OUR_FIGURES = (
@@ -187,7 +188,7 @@ def table(
 ) -> Group:
     """The load table a leader reads at a glance, in the layout ``by`` (``day``,
     ``week``, or ``None`` for the one that suits the period and the width; see
-    :mod:`worker.report_table`), then the team figures."""
+    :mod:`worker.report.tables`), then the team figures."""
     parts: list[Any] = [Text(title, style="bold"), report_table.LoadTable(report, names, by)]
     for team in report["teams"]:
         ratio = team["max_over_median"]

@@ -1,6 +1,6 @@
 """The email programs' contexts: plain dicts of the values each template pair may use.
 
-Pure: imports only the standard library, :mod:`worker.model`, :mod:`worker.analysis` and
+Pure: imports only the standard library, :mod:`worker.core.model`, :mod:`worker.core.analysis` and
 :mod:`worker.report`; no I/O, no clock (every date arrives as an argument). Every
 function returns a dict of plain ``str``/``int``/``float``/``bool``/``None``/``list``/
 ``dict`` values, never a model object, settings or a client (docs/privacy.md): the templates
@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from worker.analysis import DayMetrics, Policy, roll_up
-from worker.model import Event, Person, Status
+from worker.core.analysis import DayMetrics, Policy, roll_up
+from worker.core.model import Event, Person, Status
+from worker.core.wording import plural
 from worker.report import reason_words
-from worker.wording import plural
 
 __all__ = [
     "AGENDA",

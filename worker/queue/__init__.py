@@ -1,0 +1,1 @@
+"""The Huey app and its tasks."""
