@@ -58,6 +58,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests.smtp_sink import Sink, compare
+from tests.waiting import wait_for
 from worker import config, mail
 from worker.config import Settings
 from worker.cycle import services
@@ -150,15 +151,6 @@ def build_messages(cfg: Path, rows: Sequence[Row], now: datetime) -> list[EmailM
     return capture.messages
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
 def scalar(store: Store, query: Any) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
@@ -228,6 +220,7 @@ def run_queue(cfg: Path, rows: Sequence[Row], workers: int, consumers: int = 1) 
                 and scalar(store, select(func.count()).select_from(ticks)) > 0
             ),
             60,
+            interval=0.05,
         )
         if not started:
             raise RuntimeError(f"the consumer did not start; see {logs[0]}")
@@ -239,7 +232,9 @@ def run_queue(cfg: Path, rows: Sequence[Row], workers: int, consumers: int = 1) 
             tasks.send(row_id)
         enqueued = time.perf_counter() - t0
         unsent = select(func.count()).where(outbox.c.status != "done")
-        done = wait_for(lambda: scalar(store, unsent) == 0, timeout=60 + len(rows) / 5)
+        done = wait_for(
+            lambda: scalar(store, unsent) == 0, timeout=60 + len(rows) / 5, interval=0.05
+        )
         elapsed = time.perf_counter() - t0
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
     finally:

@@ -2,6 +2,9 @@
 
 Every backend (``memory``, ``ics``, ``vdir``, ``google``, ``outlook``, ``caldav``) implements
 :class:`CalendarConnector`; every way of sending mail implements :class:`MailTransport`.
+What a backend may offer beyond that is a Protocol of its own (:class:`BatchSync`,
+:class:`ParallelReads`, :class:`Describes`, :class:`DeclinesConflicts`,
+:class:`HasTokenHealth`, :class:`Closes`), asked with ``isinstance``.
 The values they exchange live in :mod:`worker.core.model`, the one module of ``worker`` that
 connectors import (it has no imports of its own).
 
@@ -41,7 +44,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from worker.core.model import Applied, BlockChange, CalendarRef, SyncResult, SyncState, TimeRange
+from worker.core.model import (
+    Applied,
+    Block,
+    BlockChange,
+    CalendarRef,
+    SyncResult,
+    SyncState,
+    TimeRange,
+)
 
 BLOCK_PROPERTY = "X-STEADYHAND-BLOCK"
 
@@ -92,6 +103,12 @@ class CalendarConnector(Protocol):
         ...
 
 
+# -- optional capabilities ------------------------------------------------------------------
+# A connector offers one by having the method; callers ask with ``isinstance(x, Protocol)``
+# and fall back to the plain calls of CalendarConnector when it is absent.
+
+
+@runtime_checkable
 class BatchSync(Protocol):
     """Optional: connectors that can sync many calendars in few requests (Google's batch
     endpoint, Graph's ``$batch``) offer this; the caller falls back to :meth:`sync`.
@@ -102,6 +119,7 @@ class BatchSync(Protocol):
     ) -> list[SyncResult | Exception]: ...
 
 
+@runtime_checkable
 class ParallelReads(Protocol):
     """Optional: how many of this connector's calendars :func:`worker.cycle.sync.sync` may
     read at once, each on a thread of its own (``sync.concurrency`` bounds all of them
@@ -111,6 +129,43 @@ class ParallelReads(Protocol):
     A connector that offers it must be safe to call from several threads at once."""
 
     parallel_reads: int
+
+
+@runtime_checkable
+class Describes(Protocol):
+    """Optional: read one event's description now, without keeping it (ics, vdir). The
+    follow-up email lists the commitments written in a 1:1's description; without it
+    the list is empty for the person to fill in."""
+
+    def describe(self, cal: CalendarRef, event_id: str) -> str | None: ...
+
+
+@runtime_checkable
+class DeclinesConflicts(Protocol):
+    """Optional: decline the invitations that land inside ``protected`` blocks, with
+    ``message``, for a provider that cannot auto-decline (Graph). Returns the declined
+    event ids. Without it, ``defend: decline`` leaves invitations alone."""
+
+    def decline_conflicts(
+        self, cal: CalendarRef, protected: Sequence[Block], message: str
+    ) -> list[str]: ...
+
+
+@runtime_checkable
+class HasTokenHealth(Protocol):
+    """Optional: an account connector's ``(status, detail)`` for ``email``'s token, for
+    ``steadyhand doctor`` (status ``ok``, ``expired``, ``revoked``, ``missing``,
+    ``missing_scopes``, …; detail says what to do). Without it doctor lists no token."""
+
+    def token_health(self, email: str) -> tuple[str, str]: ...
+
+
+@runtime_checkable
+class Closes(Protocol):
+    """Optional: hang up the connections a connector or a transport holds; called when
+    a cycle's batch is over and when the runtime closes."""
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

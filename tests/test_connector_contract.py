@@ -707,7 +707,9 @@ class TestVdir(CalendarContract):
 
     def test_create_never_overwrites_an_untagged_file(self, backend: VdirBackend) -> None:
         cal = backend.calendar([event("b9", at(25, 14), at(25, 15))])  # the user's b9.ics
+        before = sorted((p.name, p.read_bytes()) for p in backend.folder.iterdir())
         with pytest.raises(NotOwned):
             backend.connector.apply(
                 cal, [BlockChange(ChangeKind.CREATE, block("b9", at(25, 14)), "test")]
             )
+        assert sorted((p.name, p.read_bytes()) for p in backend.folder.iterdir()) == before

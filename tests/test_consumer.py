@@ -7,19 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import ROOT, write
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+from tests.waiting import wait_for
 
 
 def test_run_starts_the_consumer_which_ticks_sends_and_stops_on_ctrl_c(tmp_path: Path) -> None:

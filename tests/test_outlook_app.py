@@ -98,7 +98,13 @@ def test_sync_plan_apply_on_an_outlook_calendar(run_cli, m365: FakeGraph) -> Non
     assert sorted(b["subject"] for b in blocks) == ["Coaching", "Coaching"]
     assert "Plan: no changes." in run_cli("plan", "--horizon", "1w").out
     doctor = run_cli("doctor")
-    assert "m365" in doctor.out and OWNER in doctor.out
+    [token] = [line for line in doctor.out.splitlines() if line.startswith("│ m365 ")]
+    assert [cell.strip() for cell in token.split("│")[1:-1]] == [
+        "m365",
+        OWNER,
+        "ok",
+        "token present",
+    ]
 
 
 def test_a_new_invitation_inside_a_defended_focus_block_is_declined_and_audited(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write
-from tests.test_consumer import wait_for
+from tests.waiting import wait_for
 from worker import config as config_mod
 from worker.cycle import services
 from worker.cycle import sync as syncing

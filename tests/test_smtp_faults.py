@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import write
 from tests.smtp_sink import Sink, compare
+from tests.waiting import wait_for
 from worker import config
 from worker.cycle import services
 from worker.store import Store
@@ -52,15 +53,6 @@ START = datetime(2026, 11, 5, 16, 45, tzinfo=ZoneInfo("Europe/Berlin"))
 #: Between two consumers' clocks: past the 5-min lease and the sweeper's 1-min grace.
 RESTART_STEP = timedelta(minutes=7)
 PERSON = "ana@example.com"
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def not_done(store: Store) -> int:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors.base import HasTokenHealth
 from worker import config as config_mod
 from worker.cli.app import ConfigOpt, _config_path, _now, _runtime, app, out
 from worker.core.errors import MissingExtra, UserError
@@ -129,7 +130,8 @@ def _doctor_tokens(settings: config_mod.Settings) -> list[str]:
         if ref is None or ref.account is None:
             continue
         try:
-            health = getattr(rt.connector(ref), "token_health", None)
+            connector = rt.connector(ref)
+            health = connector.token_health if isinstance(connector, HasTokenHealth) else None
         except MissingExtra as exc:
             tokens.add_row(escape(ref.account), escape(p.email), "missing extra", escape(str(exc)))
             needs.append(f"{p.email} ({ref.account}): {exc}")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from connectors.base import DeclinesConflicts
 from worker.config import ProtectRule, Settings, parse_working_hours
 from worker.core import planning
 from worker.core.errors import Problem, ReadOnlyCalendar, SteadyhandError, UserError
@@ -398,7 +399,8 @@ DECLINE_MESSAGE = (
 def _decline_conflicts(rt: Runtime, person: Person, ref: CalendarRef, now: datetime) -> list[str]:
     """Where the provider cannot auto-decline (Graph), decline new invitations that land
     inside focus blocks whose rule says ``defend: decline``; the audit log records it."""
-    decline = getattr(rt.connector(ref), "decline_conflicts", None)
+    connector = rt.connector(ref)
+    decline = connector.decline_conflicts if isinstance(connector, DeclinesConflicts) else None
     kinds = {r.kind for r in rules_for(rt.settings, person.email) if r.defend == "decline"}
     if decline is None or not kinds:
         return []

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.base import Describes
 from worker import programs
 from worker.core import schedule, wording
 from worker.cycle.services import Runtime
@@ -43,7 +44,8 @@ def fill_at_send_time(
     ref = rt.settings.calendar_ref(wanted["owner"])
     description = None
     if ref is not None:
-        describe = getattr(rt.connector(ref), "describe", None)
+        connector = rt.connector(ref)
+        describe = connector.describe if isinstance(connector, Describes) else None
         if describe is not None:
             try:
                 description = describe(ref, wanted["event_id"])

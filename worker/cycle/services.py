@@ -18,7 +18,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from connectors import registry
-from connectors.base import CalendarConnector, MailTransport
+from connectors.base import CalendarConnector, Closes, MailTransport
 from connectors.secrets import TokenStore
 from worker import mail, programs, report
 from worker.config import Settings
@@ -69,7 +69,7 @@ class Runtime:
     def close(self) -> None:
         """Hang up every connection the connectors and the transport hold."""
         for closeable in (*self.calendars.values(), self.transport):
-            close = getattr(closeable, "close", None)
+            close = closeable.close if isinstance(closeable, Closes) else None
             if close is not None:
                 close()
         self.calendars.clear()
@@ -458,7 +458,7 @@ def run_cycle(rt: Runtime, now: datetime) -> CycleReport:
     try:
         deliveries = written + [deliver(rt, row_id, now) for row_id in rt.store.due_ids(now)]
     finally:
-        close = getattr(rt.transport, "close", None)
+        close = rt.transport.close if isinstance(rt.transport, Closes) else None
         if close is not None:
             close()  # the batch is over: hang up
     return CycleReport(reports, decided, deliveries)

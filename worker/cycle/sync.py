@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from connectors.base import BatchSync, CalendarConnector
+from connectors.base import BatchSync, CalendarConnector, ParallelReads
 from worker.config import Settings
 from worker.core.errors import SteadyhandError, UserError
 from worker.core.model import UTC, CalendarRef, ReadNote, SyncResult, SyncState, TimeRange
@@ -166,10 +166,10 @@ def _reads(
     for key, group in groups.items():
         connector = connectors[key]
         items = [(ref, window, rt.store.sync_state(ref.key)) for ref in group]
-        if len(group) > 1 and hasattr(connector, "sync_many"):
+        if len(group) > 1 and isinstance(connector, BatchSync):
             reads.append(_Read(group, Job(key, 1, functools.partial(_many, connector, items))))
             continue
-        limit = getattr(connector, "parallel_reads", 1)
+        limit = connector.parallel_reads if isinstance(connector, ParallelReads) else 1
         limit = limit if isinstance(limit, int) and limit >= 1 else 1
         for item in items:
             reads.append(
