@@ -26,7 +26,7 @@ from worker.core.model import UTC, CalendarRef, ReadNote, SyncResult, SyncState,
 from worker.cycle.parallel import Job, run_bounded
 
 if TYPE_CHECKING:
-    from worker.cycle.services import Runtime
+    from worker.cycle.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
