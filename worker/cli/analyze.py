@@ -16,6 +16,7 @@ from worker.cli.app import ConfigOpt, NowOpt, PersonOpt, _now, _runtime, _settin
 from worker.core.errors import Problem, UserError
 from worker.cycle.figures import load_report
 from worker.report import tables as report_table
+from worker.report.html import render_html
 
 
 @app.command()
@@ -81,8 +82,6 @@ def analyze(
     elif fmt == "csv":
         text = report.to_csv(built)
     else:
-        from worker.report.html import render_html
-
         text = render_html(
             built,
             generated_at=moment.strftime("%Y-%m-%d %H:%M UTC"),

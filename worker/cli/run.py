@@ -71,6 +71,7 @@ def run(
             cycle = run_cycle(rt, rt.clock())
         _print_cycle(rt, cycle)
         return
+    # Imported here, so that only the worker loads Huey (the other commands start faster).
     from worker.queue.app import build_consumer, build_huey, open_store
     from worker.queue.tasks import register
 
