@@ -2,8 +2,8 @@
 
 :class:`Runtime` is what a cycle needs, built once per process from the settings (the
 store, the mail transport, the clock, the calendar connectors); the functions here read a
-person's stored events and figures through it. Every other module of :mod:`worker.cycle`
-imports this one, and this one imports none of them. Nothing here reads the clock:
+person's stored events and figures through it. The cycle's other modules import this one;
+it imports none of them. Nothing here reads the clock:
 ``now`` comes from the runtime's clock, which ``--now`` / ``STEADYHAND_NOW`` can fix.
 """
 

@@ -2,8 +2,8 @@
 
 It holds the reflection's values (:func:`reflection_context`), :func:`decide_emails` and
 :class:`Upcoming`, and re-exports the names that moved out (to :mod:`worker.cycle.runtime`,
-:mod:`~worker.cycle.figures`, :mod:`~worker.cycle.deliver` and :mod:`~worker.cycle.run`)
-so callers keep working; import them from their new modules.
+:mod:`~worker.cycle.figures`, :mod:`~worker.cycle.deliver` and :mod:`~worker.cycle.run`),
+and :mod:`~worker.cycle.sync`'s, so callers keep working; import them from their modules.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from worker.cycle.runtime import (
     policy,
     select,
 )
+from worker.cycle.sync import SyncReport, sync, sync_window
 
 __all__ = [
     "CLAIMER",
@@ -49,6 +50,7 @@ __all__ = [
     "RETRY_CAP",
     "Delivery",
     "Runtime",
+    "SyncReport",
     "Upcoming",
     "build_transport",
     "day_metrics",
@@ -60,6 +62,8 @@ __all__ = [
     "policy",
     "reflection_context",
     "select",
+    "sync",
+    "sync_window",
 ]
 
 
@@ -140,6 +144,7 @@ REASON_WORDS = {
     "after_hours": "meetings outside your working hours",
     "double_booked": "meetings that overlapped",
 }
+
 
 # -- small helpers ---------------------------------------------------------------------
 
