@@ -61,7 +61,9 @@ from tests.smtp_sink import Sink, compare
 from tests.waiting import wait_for
 from worker import config, mail
 from worker.config import Settings
-from worker.cycle import services
+from worker.cycle.deliver import deliver
+from worker.cycle.runtime import Runtime, build_transport
+from worker.cycle.services import reflection_context
 from worker.queue.app import build_huey
 from worker.queue.tasks import register
 from worker.store import Store
@@ -95,10 +97,10 @@ Row = tuple[str, str, str, dict[str, Any]]  # key, recipient, period, payload
 def plan_rows(settings: Settings, store: Store, count: int, now: datetime) -> list[Row]:
     """``count`` reflection sends spread over the people, each with its own key; the
     template values come from ``services.reflection_context`` (once per person)."""
-    rt = services.Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
+    rt = Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     persons = list(settings.persons())
     day = now.date()
-    payloads = {p.email: services.reflection_context(rt, p, day) for p in persons}
+    payloads = {p.email: reflection_context(rt, p, day) for p in persons}
     rows = []
     for i in range(count):
         person = persons[i % len(persons)]
@@ -140,12 +142,12 @@ def build_messages(cfg: Path, rows: Sequence[Row], now: datetime) -> list[EmailM
     settings = config.load(cfg)
     store = Store(settings.store_url)
     capture = Capture()
-    rt = services.Runtime(settings, store, capture, lambda: now)  # type: ignore[arg-type]
+    rt = Runtime(settings, store, capture, lambda: now)  # type: ignore[arg-type]
     with cached_environment():
         for key, email, period, payload in rows:
             row_id = store.enqueue(key, "email", PROGRAM, email, period, now, payload, now)
             assert row_id is not None, key
-            outcome = services.deliver(rt, row_id, now)
+            outcome = deliver(rt, row_id, now)
             assert outcome.outcome == "sent", outcome
     store.close()
     return capture.messages
@@ -192,7 +194,7 @@ def run_queue(cfg: Path, rows: Sequence[Row], workers: int, consumers: int = 1) 
     store = Store(settings.store_url)
     huey = build_huey(settings)
     # This process only enqueues: the tasks need a runtime to be registered, not to run.
-    bench_rt = services.Runtime(settings, store, transport=None, clock=lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    bench_rt = Runtime(settings, store, transport=None, clock=lambda: datetime.now(UTC))  # type: ignore[arg-type]
     tasks = register(huey, bench_rt)
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("STEADYHAND_NOW", None)  # the real clock, as in production
@@ -275,9 +277,9 @@ def run_phases(cfg: Path, rows: Sequence[Row]) -> dict[str, float]:
     it calls wrapped in a timer; seconds per step, plus "other" and "deliver (total)"."""
     settings = config.load(cfg)
     store = Store(settings.store_url)
-    transport = services.build_transport(settings)
+    transport = build_transport(settings)
     now = datetime.now(UTC)
-    rt = services.Runtime(settings, store, transport, lambda: now)
+    rt = Runtime(settings, store, transport, lambda: now)
     ids = [store.enqueue(k, "email", PROGRAM, e, p, now, v, now) for k, e, p, v in rows]
     spent: dict[str, float] = {}
     owners = {"store": store, "settings": type(settings), "mail": mail, "transport": transport}
@@ -304,7 +306,7 @@ def run_phases(cfg: Path, rows: Sequence[Row]) -> dict[str, float]:
         setattr(owner, attr, timer(label, original))
     try:
         t0 = time.perf_counter()
-        outcomes = [services.deliver(rt, row_id, now).outcome for row_id in ids]  # type: ignore[arg-type]
+        outcomes = [deliver(rt, row_id, now).outcome for row_id in ids]  # type: ignore[arg-type]
         total = time.perf_counter() - t0
     finally:
         for owner, attr, original in reversed(restore):
@@ -335,12 +337,12 @@ def run_profile(cfg: Path, rows: Sequence[Row], top: int) -> None:
     settings = config.load(cfg)
     store = Store(settings.store_url)
     now = datetime.now(UTC)
-    rt = services.Runtime(settings, store, services.build_transport(settings), lambda: now)
+    rt = Runtime(settings, store, build_transport(settings), lambda: now)
     ids = [store.enqueue(k, "email", PROGRAM, e, p, now, v, now) for k, e, p, v in rows]
     profiler = cProfile.Profile()
     profiler.enable()
     for row_id in ids:
-        services.deliver(rt, row_id, now)  # type: ignore[arg-type]
+        deliver(rt, row_id, now)  # type: ignore[arg-type]
     profiler.disable()
     store.close()
     stats = pstats.Stats(profiler, stream=sys.stdout)

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from worker import config as config_mod
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.runtime import Runtime, build_transport
 from worker.store import Store
 
 NOW = datetime(2026, 11, 5, 15, 45, tzinfo=UTC)
@@ -133,10 +133,10 @@ def write_config(folder: Path, feeds: Feeds, concurrency: int | None) -> Path:
 def timed_sync(path: Path, feeds: Feeds, expected: str) -> tuple[float, Counter[int], int]:
     """One `sync` of every feed (in-process, a fresh runtime): seconds, answers, most in flight."""
     settings = config_mod.load(path)
-    rt = services.Runtime(
+    rt = Runtime(
         settings=settings,
         store=Store(settings.store_url),
-        transport=services.build_transport(settings),
+        transport=build_transport(settings),
         clock=lambda: NOW,
     )
     feeds.reset()

@@ -29,7 +29,7 @@ from worker.core.errors import TransientError
 from worker.core.model import UTC, Applied, Block, BlockChange, CalendarRef, ChangeKind
 from worker.cycle import protect as protection
 from worker.cycle.protect import write_key
-from worker.cycle.services import Runtime, build_transport
+from worker.cycle.runtime import Runtime, build_transport
 from worker.store import Store
 
 NOW = "2026-11-02T08:00:00+01:00"  # Monday morning, Berlin

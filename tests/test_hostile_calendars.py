@@ -282,7 +282,7 @@ def test_an_interrupt_is_never_swallowed_by_the_calendar_boundary(
     stop: type[BaseException], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from worker import config as config_mod
-    from worker.cycle import services
+    from worker.cycle.runtime import Runtime
 
     settings = config_mod.load(config(project, ics(HOSTILE["hourly-from-year-1"])))
 
@@ -290,7 +290,7 @@ def test_an_interrupt_is_never_swallowed_by_the_calendar_boundary(
         raise stop()
 
     monkeypatch.setattr(IcsCalendar, "_sync_file", interrupted)
-    rt = services.Runtime(settings, Store(settings.store_url), None, lambda: WINDOW.start)  # type: ignore[arg-type]
+    rt = Runtime(settings, Store(settings.store_url), None, lambda: WINDOW.start)  # type: ignore[arg-type]
     try:
         with pytest.raises(stop):
             syncing.sync(rt, WINDOW.start)
@@ -304,7 +304,7 @@ def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: P
     from connectors.memory import MemoryCalendar
     from worker import config as config_mod
     from worker.core.model import Event
-    from worker.cycle import services
+    from worker.cycle.runtime import Runtime
 
     settings = config_mod.load(
         write(
@@ -324,7 +324,7 @@ def test_a_provider_returning_more_than_max_events_is_cut_at_the_cap(tmp_path: P
         )
         for i in range(1000)
     ]
-    rt = services.Runtime(
+    rt = Runtime(
         settings,
         Store(settings.store_url),
         None,  # type: ignore[arg-type]

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from tests.conftest import FIXTURES, write
 from worker import config
 from worker.core.model import TimeRange
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.runtime import Runtime
 from worker.store import Store
 
 needs_fixtures = pytest.mark.skipif(
@@ -74,7 +74,7 @@ def mutations(draw: st.DrawFn) -> tuple[Path, bytes]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[tuple[services.Runtime, Path]]:
+def runtime(tmp_path: Path) -> Iterator[tuple[Runtime, Path]]:
     cfg = write(
         tmp_path / "steadyhand.yaml",
         f"timezone: Europe/Berlin\nstore: sqlite:///{tmp_path / 's.db'}\n"
@@ -82,7 +82,7 @@ def runtime(tmp_path: Path) -> Iterator[tuple[services.Runtime, Path]]:
         "people:\n  - email: ana@example.com\n    calendar: {ics: cal.ics}\n",
     )
     settings_ = config.load(cfg)
-    rt = services.Runtime(settings_, Store(settings_.store_url), None, lambda: NOW)  # type: ignore[arg-type]
+    rt = Runtime(settings_, Store(settings_.store_url), None, lambda: NOW)  # type: ignore[arg-type]
     try:
         yield rt, cfg.parent / "cal.ics"
     finally:
@@ -98,7 +98,7 @@ def runtime(tmp_path: Path) -> Iterator[tuple[services.Runtime, Path]]:
 )
 @given(case=mutations())
 def test_a_mutated_real_calendar_never_breaks_the_sync_nor_loses_what_was_stored(
-    case: tuple[Path, bytes], runtime: tuple[services.Runtime, Path], monkeypatch
+    case: tuple[Path, bytes], runtime: tuple[Runtime, Path], monkeypatch
 ) -> None:
     rt, target = runtime
     monkeypatch.chdir(target.parent)

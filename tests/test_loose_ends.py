@@ -23,8 +23,11 @@ from tests.conftest import write
 from tests.tz import NEW_YORK, at
 from worker import config
 from worker.cycle import protect as protection
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.deliver import deliver
+from worker.cycle.run import run_cycle
+from worker.cycle.runtime import Runtime
+from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 
@@ -93,10 +96,10 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def runtime(cfg: Path, now: datetime) -> tuple[services.Runtime, RecordingTransport]:
+def runtime(cfg: Path, now: datetime) -> tuple[Runtime, RecordingTransport]:
     settings = config.load(cfg)
     transport = RecordingTransport()
-    return services.Runtime(settings, Store(settings.store_url), transport, lambda: now), transport
+    return Runtime(settings, Store(settings.store_url), transport, lambda: now), transport
 
 
 @pytest.fixture
@@ -106,7 +109,7 @@ def decided_on_wednesday(folder: Path) -> Iterator[tuple[Path, int]]:
     rt, _ = runtime(cfg, WEDNESDAY)
     try:
         syncing.sync(rt, WEDNESDAY)
-        (row_id,) = services.decide_emails(rt, WEDNESDAY)
+        (row_id,) = decide_emails(rt, WEDNESDAY)
     finally:
         rt.close()
     yield cfg, row_id
@@ -125,7 +128,7 @@ def test_a_reflection_too_late_is_delivered_as_dropped_not_sent(decided_on_wedne
     cfg, row_id = decided_on_wednesday
     rt, transport = runtime(cfg, FRIDAY)
     try:
-        done = services.deliver(rt, row_id, FRIDAY)
+        done = deliver(rt, row_id, FRIDAY)
         (stored,) = [r for r in rt.store.outbox_rows() if r.id == row_id]
     finally:
         rt.close()
@@ -196,7 +199,7 @@ def test_doctor_lists_a_reflection_dropped_this_week_and_still_says_all_well(
     cfg, row_id = decided_on_wednesday
     rt, _ = runtime(cfg, FRIDAY)
     try:
-        services.deliver(rt, row_id, FRIDAY)
+        deliver(rt, row_id, FRIDAY)
     finally:
         rt.close()
     assert run_cli("sync", "-c", str(cfg), "--now", FRIDAY.isoformat()).code == 0
@@ -218,7 +221,7 @@ def test_with_meetings_busy_the_reflection_shows_the_next_days_meetings(folder: 
     cfg = project(folder, attendees=False, meetings="busy")
     rt, transport = runtime(cfg, WEDNESDAY)
     try:
-        services.run_cycle(rt, WEDNESDAY)
+        run_cycle(rt, WEDNESDAY)
     finally:
         rt.close()
     (message,) = transport.sent
@@ -232,7 +235,7 @@ def test_without_meetings_busy_a_calendar_without_attendees_shows_no_meetings(
     cfg = project(folder, attendees=False)
     rt, transport = runtime(cfg, WEDNESDAY)
     try:
-        services.run_cycle(rt, WEDNESDAY)
+        run_cycle(rt, WEDNESDAY)
     finally:
         rt.close()
     (message,) = transport.sent
@@ -247,7 +250,7 @@ def test_with_meetings_busy_the_overload_email_fires_and_names_the_heaviest_meet
     thursday = at(NEW_YORK, "2026-11-05 09:05")
     rt, transport = runtime(cfg, thursday)
     try:
-        services.run_cycle(rt, thursday)
+        run_cycle(rt, thursday)
     finally:
         rt.close()
     (message,) = [m for m in transport.sent if "heads-up" in m["Subject"]]
@@ -358,8 +361,8 @@ def test_a_dropped_reflection_does_not_use_up_the_days_quota(folder: Path, run_c
     rt, _ = runtime(cfg, WEDNESDAY)
     try:
         syncing.sync(rt, WEDNESDAY)
-        (row_id,) = services.decide_emails(rt, WEDNESDAY)
-        assert services.deliver(rt, row_id, FRIDAY).outcome == "dropped"
+        (row_id,) = decide_emails(rt, WEDNESDAY)
+        assert deliver(rt, row_id, FRIDAY).outcome == "dropped"
     finally:
         rt.close()
     evening = at(NEW_YORK, "2026-11-06 16:35")

@@ -21,8 +21,11 @@ from tests.tz import BERLIN, NEW_YORK, at
 from worker import config
 from worker.core.errors import TransientError
 from worker.core.model import Event, Response
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.deliver import LEASE
+from worker.cycle.run import run_cycle
+from worker.cycle.runtime import Runtime
+from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 
@@ -68,7 +71,7 @@ class Clock:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> tuple[services.Runtime, MemoryCalendar, RecordingTransport, Clock]:
+def world(tmp_path: Path) -> tuple[Runtime, MemoryCalendar, RecordingTransport, Clock]:
     settings = config.load(write(tmp_path / "steadyhand.yaml", CONFIG))
     calendar = MemoryCalendar(
         {
@@ -82,7 +85,7 @@ def world(tmp_path: Path) -> tuple[services.Runtime, MemoryCalendar, RecordingTr
     )
     transport = RecordingTransport()
     clock = Clock(at(BERLIN, "2026-11-05 16:45"))
-    rt = services.Runtime(
+    rt = Runtime(
         settings=settings,
         store=Store(settings.store_url),
         transport=transport,
@@ -101,7 +104,7 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
 
 def test_reflection_goes_to_whoever_is_inside_working_hours_now(world) -> None:
     rt, _, transport, clock = world
-    report = services.run_cycle(rt, clock())
+    report = run_cycle(rt, clock())
     assert [r.outcome for r in report.syncs] == ["read", "read"]
     (message,) = transport.sent  # 16:45 Berlin is 10:45 in New York: Dee's comes later
     assert message["To"] == "Ana Lima <ana@example.com>"
@@ -117,7 +120,7 @@ def test_reflection_goes_to_whoever_is_inside_working_hours_now(world) -> None:
     assert "<strong>4.0 h</strong>" in html
 
     clock.now = at(NEW_YORK, "2026-11-05 16:40")
-    services.run_cycle(rt, clock())
+    run_cycle(rt, clock())
     assert [m["To"] for m in transport.sent] == [
         "Ana Lima <ana@example.com>",
         "Dee Park <dee@example.com>",
@@ -126,8 +129,8 @@ def test_reflection_goes_to_whoever_is_inside_working_hours_now(world) -> None:
 
 def test_a_second_cycle_sends_nothing_new(world) -> None:
     rt, _, transport, clock = world
-    services.run_cycle(rt, clock())
-    again = services.run_cycle(rt, clock() + timedelta(minutes=5))
+    run_cycle(rt, clock())
+    again = run_cycle(rt, clock() + timedelta(minutes=5))
     assert again.decided == [] and again.deliveries == []
     assert len(transport.sent) == 1
     assert [r.outcome for r in again.syncs] == ["unchanged", "unchanged"]
@@ -139,7 +142,7 @@ def test_nothing_is_sent_outside_working_hours(world) -> None:
         at(BERLIN, "2026-11-05 17:45"),
         at(BERLIN, "2026-11-07 16:45"),
     ):  # evening; Saturday
-        services.run_cycle(rt, moment)
+        run_cycle(rt, moment)
     assert transport.sent == []
 
 
@@ -150,7 +153,7 @@ def test_html_values_are_escaped(world, tmp_path: Path) -> None:
         for p in rt.settings.people
     )
     rt.settings = rt.settings.model_copy(update={"people": people})
-    services.run_cycle(rt, clock())
+    run_cycle(rt, clock())
     _, html = bodies(transport.sent[0])
     assert "&lt;b&gt;Ana&lt;/b&gt;" in html and "<b>Ana</b>" not in html
 
@@ -167,15 +170,15 @@ def test_a_transient_send_failure_is_retried_later_and_sent_once(world) -> None:
         return real_send(message)
 
     transport.send = flaky  # type: ignore[method-assign]
-    first = services.run_cycle(rt, clock())
+    first = run_cycle(rt, clock())
     assert [d.outcome for d in first.deliveries] == ["retry"]
-    assert services.run_cycle(rt, clock() + timedelta(seconds=60)).deliveries == []
-    later = services.run_cycle(rt, clock() + timedelta(seconds=95))
+    assert run_cycle(rt, clock() + timedelta(seconds=60)).deliveries == []
+    later = run_cycle(rt, clock() + timedelta(seconds=95))
     assert [d.outcome for d in later.deliveries] == ["sent"]
     assert len(transport.sent) == 1 and calls[0] == calls[1]
 
 
-def _huey(rt: services.Runtime) -> tuple[MemoryHuey, Callable[..., object]]:
+def _huey(rt: Runtime) -> tuple[MemoryHuey, Callable[..., object]]:
     huey = MemoryHuey("test", immediate=True, results=False, utc=True)
     return huey, register(huey, rt)
 
@@ -192,12 +195,12 @@ def test_tick_task_decides_and_sends_and_runs_once_per_minute(world) -> None:
 def test_sweeper_finishes_a_send_whose_worker_died_mid_claim(world) -> None:
     rt, _, transport, clock = world
     syncing.sync(rt, clock())
-    (row_id,) = services.decide_emails(rt, clock())
-    assert rt.store.claim(row_id, clock(), services.LEASE) is not None  # the worker died here
+    (row_id,) = decide_emails(rt, clock())
+    assert rt.store.claim(row_id, clock(), LEASE) is not None  # the worker died here
     _, tasks = _huey(rt)
     tasks.sweep()
     assert transport.sent == []  # its lease still runs
-    clock.now += services.LEASE + timedelta(minutes=1)
+    clock.now += LEASE + timedelta(minutes=1)
     tasks.sweep()
     assert len(transport.sent) == 1
     (row,) = rt.store.outbox_rows()
@@ -206,7 +209,7 @@ def test_sweeper_finishes_a_send_whose_worker_died_mid_claim(world) -> None:
 
 def test_message_id_is_derived_from_the_key_so_a_resend_is_recognisable(world) -> None:
     rt, _, transport, clock = world
-    services.run_cycle(rt, clock())
+    run_cycle(rt, clock())
     parsed = email.message_from_bytes(transport.sent[0].as_bytes())
     from worker.mail import message_id
 

@@ -17,8 +17,9 @@ from tests.test_protection import (
 )
 from worker import config
 from worker.cycle import protect as protection
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.run import tick
+from worker.cycle.runtime import Runtime, build_transport
 from worker.store import Store
 
 
@@ -69,9 +70,7 @@ def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
 ) -> None:
     settings = config.load(project / "steadyhand.yaml")
     now = datetime(2026, 11, 2, 8, 0, tzinfo=settings.persons()[0].tz)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     try:
         with caplog.at_level(logging.WARNING, logger="worker.cycle.protect"):
             reports = syncing.sync(rt, now)
@@ -83,7 +82,7 @@ def test_the_worker_re_plans_the_others_and_its_tick_goes_on(
         (audit,) = [a for a in rt.store.audit_entries() if a["action"] == "plan_failed"]
         assert audit["person"] == "bo@example.com"
         later = now + timedelta(hours=9)  # a tick re-plans bo again: it goes on to decide
-        reports, _ = services.tick(rt, later)
+        reports, _ = tick(rt, later)
         assert {r.owner for r in reports} == {"ana@example.com", "bo@example.com"}
     finally:
         rt.close()

@@ -206,7 +206,7 @@ CRASHING_APPLY = textwrap.dedent(
     from connectors.vdir import VdirCalendar
     from worker import config
     from worker.cycle import protect as protection
-    from worker.cycle import services
+    from worker.cycle.runtime import Runtime, build_transport
     from worker.store import Store
 
     class Crashing(VdirCalendar):
@@ -219,7 +219,7 @@ CRASHING_APPLY = textwrap.dedent(
 
     settings = config.load("steadyhand.yaml")
     now = datetime.fromisoformat(os.environ["STEADYHAND_NOW"])
-    rt = services.Runtime(settings, Store(settings.store_url), services.build_transport(settings),
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings),
                           lambda: now, calendars={("vdir", None): Crashing()})
     plan = protection.plan_person(rt, settings.person("ana@example.com"), now,
                                   __import__("datetime").timedelta(weeks=1))

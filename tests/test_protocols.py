@@ -41,7 +41,7 @@ from worker.core.model import (
     TimeRange,
 )
 from worker.cycle import services
-from worker.cycle.sending import fill_at_send_time
+from worker.cycle.deliver import fill_at_send_time
 from worker.store import Store
 
 CAPABILITIES = (BatchSync, ParallelReads, Describes, DeclinesConflicts, HasTokenHealth, Closes)

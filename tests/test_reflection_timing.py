@@ -4,7 +4,7 @@ Decided at one moment, an email may go out later (the worker was down, the send 
 moved into the next working hours): "today" and "tomorrow" are worded from the reflected
 day and the send moment in the recipient's zone, and one sent more than a working day
 late is dropped and audited, not sent. The footer and headers name only opt-out routes
-that work. Through the real delivery path (``services.deliver``) where it matters.
+that work. Through the real delivery path (``deliver``) where it matters.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from worker import config, mail, programs
 from worker.core.model import UTC, Event, Person, WorkingHours, local_day_range
 from worker.core.schedule import daily, next_working_day, too_late
 from worker.core.wording import coming_day, reflected_day, reflection_at_send, reflection_facts
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.deliver import deliver
+from worker.cycle.run import run_cycle
+from worker.cycle.runtime import Runtime
+from worker.cycle.services import decide_emails
 from worker.programs import samples
 from worker.store import Store
 
@@ -61,7 +64,7 @@ def meeting(eid: str, start: datetime, hours: float) -> Event:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[services.Runtime, RecordingTransport, Path]]:
+def world(tmp_path: Path) -> Iterator[tuple[Runtime, RecordingTransport, Path]]:
     path = write(tmp_path / "steadyhand.yaml", CONFIG)
     settings_ = config.load(path)
     calendar = MemoryCalendar(
@@ -86,7 +89,7 @@ def world(tmp_path: Path) -> Iterator[tuple[services.Runtime, RecordingTransport
         }
     )
     transport = RecordingTransport()
-    rt = services.Runtime(
+    rt = Runtime(
         settings=settings_,
         store=Store(settings_.store_url),
         transport=transport,
@@ -97,10 +100,10 @@ def world(tmp_path: Path) -> Iterator[tuple[services.Runtime, RecordingTransport
     rt.close()
 
 
-def decided(rt: services.Runtime, now: datetime, email: str) -> int:
+def decided(rt: Runtime, now: datetime, email: str) -> int:
     """Sync, decide, and return the id of ``email``'s new reflection row (not sent)."""
     syncing.sync(rt, now)
-    services.decide_emails(rt, now)
+    decide_emails(rt, now)
     (row,) = [
         r
         for r in rt.store.outbox_rows("pending")
@@ -123,7 +126,7 @@ def test_sent_the_next_morning_it_asks_about_wednesday_and_shows_what_is_left_of
 ) -> None:
     rt, transport, _ = world
     row = decided(rt, at(NEW_YORK, "2026-11-04 16:35"), "dee@example.com")
-    done = services.deliver(rt, row, at(NEW_YORK, "2026-11-05 10:45"))  # the worker was down
+    done = deliver(rt, row, at(NEW_YORK, "2026-11-05 10:45"))  # the worker was down
     assert done.outcome == "sent"
     (message,) = transport.sent
     assert message["Subject"] == "Your day, Wednesday 4 November: 6.0 h in meetings"
@@ -142,7 +145,7 @@ def test_sent_the_next_morning_it_asks_about_wednesday_and_shows_what_is_left_of
 def test_sent_on_its_own_day_it_says_today_and_tomorrow_friday(world) -> None:
     rt, transport, _ = world
     row = decided(rt, at(NEW_YORK, "2026-11-05 16:35"), "dee@example.com")
-    services.deliver(rt, row, at(NEW_YORK, "2026-11-05 16:35"))
+    deliver(rt, row, at(NEW_YORK, "2026-11-05 16:35"))
     text, _ = bodies(transport.sent[0])
     assert "  - What moved forward today?\n" in text
     assert "Tomorrow, Friday 6 November: no meetings." in text
@@ -151,7 +154,7 @@ def test_sent_on_its_own_day_it_says_today_and_tomorrow_friday(world) -> None:
 def test_cys_thursday_email_names_monday_not_tomorrow(world) -> None:
     rt, transport, _ = world
     row = decided(rt, at(BERLIN, "2026-11-05 16:35"), "cy@example.com")
-    services.deliver(rt, row, at(BERLIN, "2026-11-05 16:35"))
+    deliver(rt, row, at(BERLIN, "2026-11-05 16:35"))
     text, html = bodies(transport.sent[0])
     assert "  - What moved forward today?\n" in text
     assert "On Monday 9 November: 1.0 h of meetings, the first at 09:30." in text
@@ -164,9 +167,9 @@ def test_a_prompt_after_working_hours_goes_the_next_working_morning_worded_for_i
     """Eli's hours end at 16:00 and Friday is off: Thursday's 16:30 prompt is sent on
     Monday 08:00, about "your Thursday", with Monday as today."""
     rt, transport, _ = world
-    services.run_cycle(rt, at(NEW_YORK, "2026-11-05 16:35"))
+    run_cycle(rt, at(NEW_YORK, "2026-11-05 16:35"))
     assert not [m for m in transport.sent if "eli@" in m["To"]]
-    services.run_cycle(rt, at(NEW_YORK, "2026-11-09 08:05"))
+    run_cycle(rt, at(NEW_YORK, "2026-11-09 08:05"))
     (message,) = [m for m in transport.sent if "eli@" in m["To"]]
     assert message["X-Steadyhand-Key"] == "reflection:eli@example.com:2026-11-05"
     text, _ = bodies(message)
@@ -179,7 +182,7 @@ def test_a_prompt_after_working_hours_goes_the_next_working_morning_worded_for_i
 def test_more_than_a_working_day_late_is_dropped_audited_and_not_a_failure(world, run_cli) -> None:
     rt, transport, path = world
     row = decided(rt, at(NEW_YORK, "2026-11-04 16:35"), "dee@example.com")
-    done = services.deliver(rt, row, at(NEW_YORK, "2026-11-06 09:30"))  # back on Friday
+    done = deliver(rt, row, at(NEW_YORK, "2026-11-06 09:30"))  # back on Friday
     assert transport.sent == []
     assert done.outcome == "dropped"
     assert done.detail.startswith("more than one working day late")
@@ -200,7 +203,7 @@ def test_more_than_a_working_day_late_is_dropped_audited_and_not_a_failure(world
 def test_late_in_new_york_is_by_new_york_dates_not_utc(world) -> None:
     rt, transport, _ = world
     row = decided(rt, at(NEW_YORK, "2026-11-04 16:35"), "dee@example.com")
-    services.deliver(rt, row, at(NEW_YORK, "2026-11-05 23:30"))  # Friday 04:30 UTC
+    deliver(rt, row, at(NEW_YORK, "2026-11-05 23:30"))  # Friday 04:30 UTC
     assert len(transport.sent) == 1  # still Thursday for Dee: one working day late is fine
 
 
@@ -226,7 +229,7 @@ def test_a_late_reflection_is_left_out_of_its_bundle_and_the_rest_goes(world) ->
         now,
     )
     assert bundle is not None
-    services.deliver(rt, bundle, now)
+    deliver(rt, bundle, now)
     (message,) = transport.sent
     assert message["Subject"] == "1 note from steadyhand, in one email"
     text, _ = bodies(message)
@@ -243,7 +246,7 @@ def test_without_a_link_no_list_unsubscribe_and_the_footer_names_the_admin_comma
 ) -> None:
     monkeypatch.delenv("STEADYHAND_SECRET_KEY", raising=False)
     rt, transport, _ = world
-    services.run_cycle(rt, at(NEW_YORK, "2026-11-05 16:35"))
+    run_cycle(rt, at(NEW_YORK, "2026-11-05 16:35"))
     for message in transport.sent:
         assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
         text, html = bodies(message)
@@ -264,7 +267,7 @@ def test_with_a_link_the_header_and_the_footer_carry_that_one_link(
     settings_ = config.load(path)
     calendar = MemoryCalendar({"cy": [meeting("c1", at(BERLIN, "2026-11-05 10:00"), 1)]})
     transport = RecordingTransport()
-    rt = services.Runtime(
+    rt = Runtime(
         settings_,
         Store(settings_.store_url),
         transport,
@@ -272,7 +275,7 @@ def test_with_a_link_the_header_and_the_footer_carry_that_one_link(
         calendars={("memory", None): calendar},
     )
     try:
-        services.run_cycle(rt, at(BERLIN, "2026-11-05 16:35"))
+        run_cycle(rt, at(BERLIN, "2026-11-05 16:35"))
     finally:
         rt.close()
     (message,) = [m for m in transport.sent if "cy@" in m["To"]]

@@ -22,7 +22,10 @@ from tests.conftest import write
 from tests.tz import BERLIN
 from worker import config, mail
 from worker.cycle import decide as emails
-from worker.cycle import services
+from worker.cycle.deliver import MAX_ATTEMPTS, RETRY_CAP, deliver
+from worker.cycle.run import run_cycle
+from worker.cycle.runtime import Runtime, build_transport
+from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 
@@ -132,22 +135,20 @@ def test_an_unknown_error_is_retried_and_failed_after_max_attempts(
     monkeypatch.setattr(mail, "build", poison_for("bo@example.com", RuntimeError("flaky")))
     settings = config.load(folder / "steadyhand.yaml")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     try:
-        services.decide_emails(rt, now)
+        decide_emails(rt, now)
         (bo,) = [r for r in rt.store.outbox_rows() if r.recipient == "bo@example.com"]
         outcomes = []
-        for _ in range(services.MAX_ATTEMPTS + 3):
-            outcomes.append(services.deliver(rt, bo.id, now).outcome)
-            now += services.RETRY_CAP + timedelta(minutes=1)
-        assert outcomes[: services.MAX_ATTEMPTS - 1] == ["retry"] * (services.MAX_ATTEMPTS - 1)
-        assert outcomes[services.MAX_ATTEMPTS - 1] == "failed"
-        assert set(outcomes[services.MAX_ATTEMPTS :]) == {"skipped"}  # never claimed again
+        for _ in range(MAX_ATTEMPTS + 3):
+            outcomes.append(deliver(rt, bo.id, now).outcome)
+            now += RETRY_CAP + timedelta(minutes=1)
+        assert outcomes[: MAX_ATTEMPTS - 1] == ["retry"] * (MAX_ATTEMPTS - 1)
+        assert outcomes[MAX_ATTEMPTS - 1] == "failed"
+        assert set(outcomes[MAX_ATTEMPTS:]) == {"skipped"}  # never claimed again
         (row,) = [r for r in rt.store.outbox_rows() if r.id == bo.id]
         assert row.status == "failed" and row.last_error == "RuntimeError: flaky"
-        assert row.attempts == services.MAX_ATTEMPTS
+        assert row.attempts == MAX_ATTEMPTS
     finally:
         rt.close()
 
@@ -157,9 +158,7 @@ def test_the_send_task_never_leaves_a_row_claimed_and_the_tick_survives_decide(
 ) -> None:
     settings = config.load(folder / "steadyhand.yaml")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     tasks = register(MemoryHuey(immediate=True), rt)
     try:
         monkeypatch.setattr(mail, "build", poison_for("bo@example.com", MemoryError()))
@@ -171,7 +170,7 @@ def test_the_send_task_never_leaves_a_row_claimed_and_the_tick_survives_decide(
             "cy@example.com": "done",
         }
 
-        def broken(rt: services.Runtime, now: datetime) -> list[int]:
+        def broken(rt: Runtime, now: datetime) -> list[int]:
             raise RuntimeError("the decide of this minute broke")
 
         monkeypatch.setattr(emails, "decide", broken)
@@ -192,9 +191,7 @@ def blank_name(settings: config.Settings, email_address: str) -> config.Settings
 def test_a_blank_name_with_the_daily_quota_reached_does_not_stop_the_others(folder: Path):
     settings = blank_name(config.load(folder / "steadyhand.yaml"), "bo@example.com")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     try:
         for i in range(settings.mail.max_per_day):  # bo already had his emails today
             rt.store.enqueue(
@@ -208,7 +205,7 @@ def test_a_blank_name_with_the_daily_quota_reached_does_not_stop_the_others(fold
                 now,
                 status="done",
             )
-        report = services.run_cycle(rt, now)
+        report = run_cycle(rt, now)
         assert len(report.decided) == 3
         by_key = {r.key: r for r in rt.store.outbox_rows()}
         assert by_key["reflection:ana@example.com:2026-11-05"].result != "bundled"
@@ -226,7 +223,7 @@ def test_one_persons_broken_program_is_logged_and_audited_and_the_others_get_the
 ) -> None:
     original = emails.reflection_context
 
-    def breaks_for_bo(rt: services.Runtime, person: Any, day: Any) -> dict[str, Any]:
+    def breaks_for_bo(rt: Runtime, person: Any, day: Any) -> dict[str, Any]:
         if person.email == "bo@example.com":
             raise IndexError("list index out of range")
         return original(rt, person, day)
@@ -234,11 +231,9 @@ def test_one_persons_broken_program_is_logged_and_audited_and_the_others_get_the
     monkeypatch.setattr(emails, "reflection_context", breaks_for_bo)
     settings = config.load(folder / "steadyhand.yaml")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     try:
-        services.run_cycle(rt, now)
+        run_cycle(rt, now)
         assert sorted(r.recipient for r in rt.store.outbox_rows()) == [
             "ana@example.com",
             "cy@example.com",
@@ -308,11 +303,9 @@ def test_a_line_break_in_the_unsubscribe_url_fails_the_rows_and_leaves_none_clai
     # config check refuses such a URL; a config from before that check can still carry it
     object.__setattr__(settings.mail, "unsubscribe_url", "https://x.example/u\r\nBcc: e@x.example")
     now = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
-    rt = services.Runtime(
-        settings, Store(settings.store_url), services.build_transport(settings), lambda: now
-    )
+    rt = Runtime(settings, Store(settings.store_url), build_transport(settings), lambda: now)
     try:
-        report = services.run_cycle(rt, now)
+        report = run_cycle(rt, now)
         assert {d.outcome for d in report.deliveries} == {"failed"}
         assert {r.status for r in rt.store.outbox_rows()} == {"failed"}
         assert all("unsubscribe" in (r.last_error or "") for r in rt.store.outbox_rows())

@@ -22,8 +22,9 @@ import pytest
 from tests.conftest import ROOT, write
 from tests.waiting import wait_for
 from worker import config as config_mod
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.runtime import Runtime, build_transport
+from worker.cycle.services import decide_emails
 from worker.store import Store
 
 NOW = "2026-11-05T16:45:00+01:00"
@@ -157,10 +158,10 @@ def test_a_send_to_someone_unsubscribed_is_logged_as_skipped(tmp_path: Path, run
     cfg = project(tmp_path)
     settings = config_mod.load(cfg)
     now = datetime.fromisoformat(NOW)
-    transport = services.build_transport(settings)
-    rt = services.Runtime(settings, Store(settings.store_url), transport, lambda: now)
+    transport = build_transport(settings)
+    rt = Runtime(settings, Store(settings.store_url), transport, lambda: now)
     syncing.sync(rt, now)
-    assert services.decide_emails(rt, now)  # the reflection is decided, then Ana opts out
+    assert decide_emails(rt, now)  # the reflection is decided, then Ana opts out
     rt.close()
     assert run_cli("unsubscribe", "ana@example.com", "-c", str(cfg)).code == 0
     with worker(tmp_path, cfg) as w:
@@ -249,9 +250,9 @@ def test_run_once_does_not_count_a_send_to_someone_unsubscribed(tmp_path: Path, 
     cfg = project(tmp_path)
     settings = config_mod.load(cfg)
     now = datetime.fromisoformat(NOW)
-    transport = services.build_transport(settings)
-    rt = services.Runtime(settings, Store(settings.store_url), transport, lambda: now)
-    assert services.decide_emails(rt, now)  # the reflection is decided, then Ana opts out
+    transport = build_transport(settings)
+    rt = Runtime(settings, Store(settings.store_url), transport, lambda: now)
+    assert decide_emails(rt, now)  # the reflection is decided, then Ana opts out
     rt.close()
     assert run_cli("unsubscribe", "ana@example.com", "-c", str(cfg)).code == 0
     result = run_cli("run", "--once", "-c", str(cfg), "--now", NOW)

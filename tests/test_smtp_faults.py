@@ -38,7 +38,8 @@ from tests.conftest import write
 from tests.smtp_sink import Sink, compare
 from tests.waiting import wait_for
 from worker import config
-from worker.cycle import services
+from worker.cycle.runtime import Runtime
+from worker.cycle.services import reflection_context
 from worker.store import Store
 from worker.store.tables import outbox
 
@@ -64,9 +65,9 @@ def enqueue_rows(cfg: Path, now: datetime, rows: int) -> tuple[Store, set[str]]:
     """``rows`` reflection rows for one person, due now, with distinct keys."""
     settings = config.load(cfg)
     store = Store(settings.store_url)
-    rt = services.Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
+    rt = Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     person = settings.person(PERSON)
-    payload = services.reflection_context(rt, person, now.astimezone(person.tz).date())
+    payload = reflection_context(rt, person, now.astimezone(person.tz).date())
     keys = set()
     for i in range(rows):
         period = (date(2026, 11, 5) - timedelta(days=i)).isoformat()

@@ -28,11 +28,11 @@ from rich.console import Console
 
 from connectors import _ical
 from connectors.ics import IcsCalendar
-from worker import cli
 from worker import config as config_mod
+from worker.cli import calendars as cli_calendars
 from worker.core.model import UTC, CalendarRef, SyncResult, SyncState, TimeRange
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.runtime import Runtime, build_transport
 from worker.store import Store
 
 from .conftest import Result, write
@@ -155,21 +155,21 @@ def config(folder: Path, calendars: Sequence[str], sync: str = "") -> Path:
     return write(folder / "steadyhand.yaml", text)
 
 
-def runtime(path: Path) -> services.Runtime:
+def runtime(path: Path) -> Runtime:
     settings = config_mod.load(path)
-    return services.Runtime(
+    return Runtime(
         settings=settings,
         store=Store(settings.store_url),
-        transport=services.build_transport(settings),
+        transport=build_transport(settings),
         clock=lambda: NOW,
     )
 
 
 @pytest.fixture
-def runtimes() -> Iterator[Callable[[Path], services.Runtime]]:
-    made: list[services.Runtime] = []
+def runtimes() -> Iterator[Callable[[Path], Runtime]]:
+    made: list[Runtime] = []
 
-    def make(path: Path) -> services.Runtime:
+    def make(path: Path) -> Runtime:
         made.append(runtime(path))
         return made[-1]
 
@@ -376,7 +376,7 @@ def test_sync_on_a_terminal_shows_a_progress_bar_of_calendars_done_then_the_tabl
     run_cli: Callable[..., Result], three_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     screen = Console(file=io.StringIO(), force_terminal=True, width=120, highlight=False)
-    monkeypatch.setattr(cli, "out", screen)
+    monkeypatch.setattr(cli_calendars, "out", screen)
     result = run_cli("sync")
     assert result.code == 2
     shown = screen.file.getvalue()  # type: ignore[attr-defined]

@@ -27,8 +27,8 @@ from worker.config import Settings
 from worker.config.loading import locate
 from worker.core.errors import Problem, UserError
 from worker.core.model import UTC
-from worker.cycle import services
 from worker.cycle import sync as syncing
+from worker.cycle.runtime import Runtime, build_transport
 from worker.store import Store
 
 
@@ -333,7 +333,7 @@ def _now(text: str | None, settings: Settings | None = None) -> datetime:
 
 
 #: Runtimes this command built; the entry point closes them when the command ends.
-OPEN: list[services.Runtime] = []
+OPEN: list[Runtime] = []
 
 
 def close_all() -> None:
@@ -343,12 +343,12 @@ def close_all() -> None:
 
 def _runtime(
     settings: Settings, now: datetime | None = None, store: Store | None = None
-) -> services.Runtime:
+) -> Runtime:
     fixed = now
-    rt = services.Runtime(
+    rt = Runtime(
         settings=settings,
         store=store or Store(settings.store_url),
-        transport=services.build_transport(settings),
+        transport=build_transport(settings),
         clock=(lambda: fixed) if fixed else (lambda: datetime.now(UTC)),
     )
     OPEN.append(rt)

@@ -11,7 +11,10 @@ import typer
 from worker import mail
 from worker.cli.app import ConfigOpt, NowOpt, _now, _runtime, _settings, app, err, out
 from worker.core.errors import Problem, UserError
+from worker.core.model import TimeRange, local_day_range
 from worker.cycle import decide as emails
+from worker.cycle.deliver import deliver
+from worker.cycle.figures import ensure_synced
 
 emails_app = typer.Typer(help="Look at the email programs.", no_args_is_help=True)
 app.add_typer(emails_app, name="emails")
@@ -46,9 +49,6 @@ def preview(
             Problem(f"--date {day!r} is not a date", "write it like 2026-11-05")
         ) from None
     rt = _runtime(settings)
-    from worker.core.model import TimeRange, local_day_range
-    from worker.cycle.services import ensure_synced
-
     span = TimeRange(
         local_day_range(wanted, person.tz).start, local_day_range(wanted, person.tz).end
     )
@@ -81,8 +81,6 @@ def recognize(
     due, row_id = emails.recognize(rt, email, text, sender, moment)
     person = settings.person(email)
     if due.at <= moment and row_id is not None:
-        from worker.cycle.services import deliver
-
         done = deliver(rt, row_id, moment)  # this note only: other due rows are the worker's
         if done.outcome == "unsubscribed":
             raise UserError(

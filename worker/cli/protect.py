@@ -22,7 +22,7 @@ from worker.core.errors import Problem, ReadOnlyCalendar, UserError
 from worker.core.model import ChangeKind, Person
 from worker.core.wording import plural
 from worker.cycle import protect as protection
-from worker.cycle.services import Runtime
+from worker.cycle.runtime import Runtime
 
 HorizonOpt = Annotated[str, typer.Option("--horizon", help="How far ahead: 1w, 2w, 10d.")]
 SIGN = {ChangeKind.CREATE: "+", ChangeKind.MOVE: "~", ChangeKind.DELETE: "-"}

@@ -30,15 +30,10 @@ from worker.core import analysis, schedule
 from worker.core.errors import Problem, UserError
 from worker.core.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
 from worker.core.wording import plural
-from worker.cycle.sending import fill_at_send_time
-from worker.cycle.services import (
-    Runtime,
-    day_metrics,
-    load_report,
-    person_events,
-    policy,
-    reflection_context,
-)
+from worker.cycle.deliver import fill_at_send_time
+from worker.cycle.figures import load_report
+from worker.cycle.runtime import Runtime, day_metrics, person_events, policy
+from worker.cycle.services import reflection_context
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -49,7 +49,8 @@ from worker.core.model import (
     Status,
     Transparency,
 )
-from worker.cycle.services import Delivery, Runtime, deliver, person_events, policy
+from worker.cycle.deliver import WRITERS, Delivery, deliver
+from worker.cycle.runtime import Runtime, person_events, policy
 from worker.cycle.sync import SyncReport, sync
 from worker.store import OutboxRow
 
@@ -351,6 +352,9 @@ def execute(rt: Runtime, row: OutboxRow, now: datetime) -> str:
     )
     logger.info("block %s %s on %s", block.id, change.kind.value, ref.key)
     return applied.event_id
+
+
+WRITERS["calendar"] = execute  # deliver carries out a claimed calendar row with this
 
 
 def replan(rt: Runtime, now: datetime, reports: Sequence[SyncReport]) -> list[Delivery]:

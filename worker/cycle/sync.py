@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
@@ -24,9 +23,7 @@ from worker.config import Settings
 from worker.core.errors import SteadyhandError, UserError
 from worker.core.model import UTC, CalendarRef, ReadNote, SyncResult, SyncState, TimeRange
 from worker.cycle.parallel import Job, run_bounded
-
-if TYPE_CHECKING:
-    from worker.cycle.services import Runtime
+from worker.cycle.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 

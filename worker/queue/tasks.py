@@ -16,7 +16,9 @@ from typing import Any
 from huey import Huey, crontab
 
 from worker.core.wording import plural
-from worker.cycle import services
+from worker.cycle import run as cycle
+from worker.cycle.deliver import Delivery, deliver
+from worker.cycle.runtime import Runtime
 from worker.cycle.sync import SyncReport
 from worker.queue.app import one_line
 
@@ -33,13 +35,13 @@ class Tasks:
     sweep: Any
 
 
-def register(huey: Huey, rt: services.Runtime) -> Tasks:
+def register(huey: Huey, rt: Runtime) -> Tasks:
     """Attach steadyhand's tasks to ``huey``, bound to the runtime ``rt``."""
 
     @huey.task(name="send")
     def send(row_id: int) -> str:
         try:
-            result = services.deliver(rt, row_id, rt.clock())
+            result = deliver(rt, row_id, rt.clock())
         except Exception as exc:  # deliver records a row's own failure; this is the store's
             # The row's lease expires and the sweeper re-enqueues it: never claimed for good.
             logger.error("task send row=%s failed: %s", row_id, one_line(exc))
@@ -57,7 +59,7 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
             if not rt.store.claim_tick(now.strftime("%Y-%m-%dT%H:%M"), now):
                 logger.info("task tick %s: done already (here or by another consumer)", minute)
                 return
-            reports, decided = services.tick(rt, now)
+            reports, decided = cycle.tick(rt, now)
         except Exception as exc:  # the next minute's tick tries again; the sweeper still sends
             logger.error("task tick %s failed: %s", minute, one_line(exc))
             logger.debug("task tick %s traceback", minute, exc_info=exc)
@@ -102,7 +104,7 @@ def register(huey: Huey, rt: services.Runtime) -> Tasks:
     return Tasks(tick=tick, send=send, sweep=sweep)
 
 
-def _what(delivery: services.Delivery, transport: str) -> str:
+def _what(delivery: Delivery, transport: str) -> str:
     """What a send did, in words: ``sent via smtp``, ``skipped: unsubscribed``,
     ``dropped: more than one working day late: …``, ``retry: …``."""
     if delivery.outcome == "sent":
