@@ -1,9 +1,11 @@
 """The store's tables (SQLAlchemy Core) and how it keeps time in them: UTC seconds as
-floats. :mod:`worker.store` holds the queries."""
+floats. The modules beside it hold the queries (:mod:`worker.store`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -157,3 +159,9 @@ def _ts(moment: datetime) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of ``size``, so no statement binds more values than a database takes."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
