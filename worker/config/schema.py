@@ -41,6 +41,7 @@ from worker.config.values import (
     StoreUrl,
     SyncEvery,
     Text,
+    TimeRange,
     TimeZone,
     WebUrl,
     WeekDuration,
@@ -186,13 +187,8 @@ class OverloadSettings(_Section):
 
 class WindowSettings(_Section):
     days: Days = frozenset(range(5))
-    time: str = "09:00-17:00"
-
-    @field_validator("time")
-    @classmethod
-    def _range(cls, value: str) -> str:
-        parse_working_hours({"mon": value})
-        return value
+    #: ``"13:00-17:00"``, parsed: (start, end) of one range of the day.
+    time: TimeRange = (time(9), time(17))
 
 
 class ProtectRule(_Section):

@@ -166,16 +166,7 @@ def parse_working_hours(value: Any) -> WorkingHours:
         weekdays = parse_days(spec)
         parsed: list[tuple[time, time]] = []
         if ranges not in (False, None, "off", "") and str(ranges).strip().lower() != "off":
-            for chunk in str(ranges).split(","):
-                start, sep, end = chunk.partition("-")
-                if not sep:
-                    raise ValueError(
-                        f"{chunk.strip()!r} is not a time range — write it as HH:MM-HH:MM"
-                    )
-                s, e = parse_clock(start), parse_clock(end)
-                if e <= s:
-                    raise ValueError(f"{chunk.strip()!r} ends before it starts — swap the times")
-                parsed.append((s, e))
+            parsed.extend(_clock_range(chunk) for chunk in str(ranges).split(","))
         for day in weekdays:
             days[day] = parsed
     hours = WorkingHours.of(days)
@@ -184,6 +175,34 @@ def parse_working_hours(value: Any) -> WorkingHours:
             if second_start < first_end:
                 raise ValueError("two working ranges overlap — make them follow each other")
     return hours
+
+
+def parse_time_range(value: Any) -> tuple[time, time]:
+    """One range of the day, ``"13:00-17:00"`` -> ``(time(13), time(17))`` (a ``protect:``
+    rule's ``window.time``), with the messages of :func:`parse_working_hours`."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, time) for v in value):
+        start, end = value
+        if end <= start:
+            raise ValueError(f"'{start:%H:%M}-{end:%H:%M}' ends before it starts — swap the times")
+        return (start, end)
+    if not isinstance(value, str):
+        raise ValueError(f"input should be a valid string (got {_shown(value)}) — write it as text")
+    if "," in value:
+        raise ValueError(
+            f"{value.strip()!r} is more than one time range — write one, HH:MM-HH:MM, "
+            "and give each other range a rule of its own"
+        )
+    return _clock_range(value)
+
+
+def _clock_range(chunk: str) -> tuple[time, time]:
+    start, sep, end = chunk.partition("-")
+    if not sep:
+        raise ValueError(f"{chunk.strip()!r} is not a time range — write it as HH:MM-HH:MM")
+    s, e = parse_clock(start), parse_clock(end)
+    if e <= s:
+        raise ValueError(f"{chunk.strip()!r} ends before it starts — swap the times")
+    return (s, e)
 
 
 @functools.cache
@@ -230,6 +249,8 @@ WeekDuration = Annotated[timedelta, BeforeValidator(_duration(WEEK, said="7d"))]
 Clock = Annotated[time, BeforeValidator(parse_clock)]
 Days = Annotated[frozenset[int], BeforeValidator(parse_days)]
 Hours = Annotated[WorkingHours, BeforeValidator(parse_working_hours)]
+#: one range of the day, "13:00-17:00": (start, end)
+TimeRange = Annotated[tuple[time, time], BeforeValidator(parse_time_range)]
 TimeZone = Annotated[str, BeforeValidator(check_timezone)]
 EnvName = Annotated[str, BeforeValidator(check_env_name)]
 

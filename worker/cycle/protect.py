@@ -35,7 +35,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from connectors.base import DeclinesConflicts
-from worker.config import ProtectRule, Settings, parse_working_hours
+from worker.config import ProtectRule, Settings
 from worker.core import planning
 from worker.core.errors import Problem, ReadOnlyCalendar, SteadyhandError, UserError
 from worker.core.model import (
@@ -78,8 +78,7 @@ def rules_for(settings: Settings, email: str) -> list[planning.Rule]:
 def _rule(index: int, r: ProtectRule) -> planning.Rule:
     window = days = None
     if r.window is not None:
-        (window,) = parse_working_hours({"mon": r.window.time}).days[0]
-        days = r.window.days
+        window, days = r.window.time, r.window.days
     elif r.rule == "lunch":
         window = LUNCH_WINDOW
     counts = {k: v for k, v in (("week", r.per_week), ("day", r.per_day)) if isinstance(v, int)}
