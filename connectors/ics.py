@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +37,7 @@ import requests
 from connectors import _ical, _readaround
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors._deadline import DeadlineAdapter, deadline
+from connectors.retry import retry_after_seconds
 from worker.core.errors import CalendarUnreadable, Problem, ReadOnlyCalendar, TransientError
 from worker.core.model import (
     Applied,
@@ -206,7 +206,9 @@ class IcsCalendar:
             if status == 429 or status >= 500:
                 raise TransientError(
                     f"{shown}: the server answered HTTP {status}; will retry",
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    retry_after=retry_after_seconds(
+                        response.headers.get("Retry-After"), datetime.now(UTC)
+                    ),
                 )
             if status != 200:
                 what = f"the server answered HTTP {status}"
@@ -369,19 +371,3 @@ def _fix_for(status: int) -> str:
     if status in (404, 410):
         return "the feed is gone or the address is wrong; copy the iCal address again"
     return _FIX_URL
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import icalendar
 
 from connectors import _ical, _readaround
+from connectors._apply import apply_each
 from connectors._bounds import DEFAULT_LIMITS, Budget
 from connectors.base import BLOCK_PROPERTY
 from worker.core.errors import CalendarUnreadable, NotOwned, PermanentError, TransientError
@@ -38,7 +39,6 @@ from worker.core.model import (
     Block,
     BlockChange,
     CalendarRef,
-    ChangeKind,
     Event,
     SyncLimits,
     SyncResult,
@@ -158,23 +158,14 @@ class VdirCalendar:
 
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
         folder = _folder(cal.location)
-        done = []
-        for change in changes:
-            if change.kind is ChangeKind.CREATE:
-                applied = self._create(folder, change)
-            elif change.kind is ChangeKind.MOVE:
-                applied = self._move(folder, change)
-            else:
-                applied = self._delete(folder, change)
-            logger.info(
-                "vdir apply %s: %s block %s (event %s)",
-                cal.key,
-                change.kind.value,
-                change.block.id,
-                applied.event_id,
-            )
-            done.append(applied)
-        return done
+        return apply_each(
+            changes,
+            create=lambda change: self._create(folder, change),
+            move=lambda change: self._move(folder, change),
+            delete=lambda change: self._delete(folder, change),
+            what=f"vdir apply {cal.key}",
+            log=logger,
+        )
 
     # -- writes --------------------------------------------------------------------
     def _create(self, folder: Path, change: BlockChange) -> Applied:
