@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.fernet import Fernet
 
-from connectors.base import AccountSpec, CalendarConnector
+from connectors.base import AccountSpec, CalendarConnector, MailTransport
 from connectors.outlook import (
     CATEGORY,
     TAG_PROPERTY,
@@ -1107,13 +1107,31 @@ def test_a_send_whose_answer_was_lost_is_not_repeated(fake: FakeGraph) -> None:
     assert len(fake.sent) == 2
 
 
-def test_the_connector_is_registered_and_speaks_the_protocol() -> None:
+def test_the_connector_is_registered_and_speaks_the_protocol(
+    fake: FakeGraph, store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from connectors import registry
 
+    sign_in(fake, store, OWNER)
+    monkeypatch.setenv(TOKEN_ENV, next(iter(fake.access)))
+    fake.put(OWNER, "primary", {"id": "x", "start": utc(at(24, 9)), "end": utc(at(24, 10))})
+    spec = spec_for(fake, "access_token")
+    # As the runtime builds them: the registry's class, the account's spec, the token store
+    # (and the loopback session, which trusts no proxy settings).
+    conn = registry.load("outlook")(spec, token_store=store, session=fake.session())
+    transport = registry.load_transport("outlook")(
+        spec, f"Steadyhand <{OWNER}>", token_store=store, session=fake.session()
+    )
     assert registry.load("outlook") is OutlookCalendar
     assert registry.load_transport("outlook") is OutlookTransport
-    assert OutlookCalendar.kind == "outlook" and OutlookCalendar.read_only is False
-    assert isinstance(object.__new__(OutlookCalendar), CalendarConnector)
+    assert isinstance(conn, CalendarConnector) and isinstance(transport, MailTransport)
+    assert conn.kind == "outlook" and conn.read_only is False
+    assert [e.id for e in conn.sync(ref(), WINDOW, None).events] == ["x"]
+    assert (
+        transport.send(message_to("bo@example.com"))
+        == "<reflection.cy.2026-W48@steadyhand.example>"
+    )
+    assert len(fake.sent) == 1
 
 
 def test_window_change_is_a_full_sync(fake: FakeGraph) -> None:
