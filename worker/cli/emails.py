@@ -12,10 +12,11 @@ from worker import mail
 from worker.cli.app import ConfigOpt, NowOpt, _now, _runtime, _settings, app, err, out
 from worker.core.errors import Problem, UserError
 from worker.cycle import decide as emails
+from worker.programs import PREVIEWED
 
 emails_app = typer.Typer(help="Look at the email programs.", no_args_is_help=True)
 app.add_typer(emails_app, name="emails")
-PROGRAMS = ("reflection", "recognition", "followup", "overload", "digest")
+PROGRAMS = PREVIEWED
 
 
 @emails_app.command("preview")

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker import programs
+from worker.programs import followup
 from worker.core import schedule, wording
 from worker.cycle.services import Runtime
 
@@ -49,7 +49,7 @@ def fill_at_send_time(
                 description = describe(ref, wanted["event_id"])
             except Exception as exc:  # the email still goes, with an empty list to fill in
                 logger.warning("could not read the 1:1's description: %s", exc)
-    return {**payload, "commitments": programs.commitments(description)}
+    return {**payload, "commitments": followup.commitments(description)}
 
 
 def _reflection_at(payload: dict[str, Any], now: datetime) -> dict[str, Any]:
