@@ -17,9 +17,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.programs import followup
 from worker.core import schedule, wording
 from worker.cycle.services import Runtime
+from worker.programs import followup
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from worker import programs, report
-from worker.programs import bundle
 from worker.core import wording
 from worker.core.analysis import DayMetrics
 from worker.core.model import Person, Team, WorkingHours
+from worker.programs import bundle
 
 MONDAY = date(2026, 11, 23)
 _HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
