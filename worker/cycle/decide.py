@@ -31,7 +31,6 @@ from worker.cycle.services import Runtime, day_metrics, load_report, person_even
 from worker.programs import (
     PREVIEWED,
     PROGRAMS,
-    base,
     bundle,
     digest,
     followup,
@@ -46,8 +45,6 @@ T = TypeVar("T")
 
 #: Lower sorts first when sends compete for a recipient's daily quota.
 PRIORITY = {name: p.PRIORITY for name, p in PROGRAMS.items()}
-FOLLOWUP_LOOK_BACK = followup.LOOK_BACK
-WINDOW = base.WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +113,8 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
     if e.reflection is not None:
         for email in s.audience(e.reflection.to):
             if email in people:
-                reflection = partial(_reflection_due, rt, people[email], now, away[email])
-                out += _contained(rt, now, email, "reflection", reflection) or []
+                work = partial(_reflection_due, rt, people[email], now, away[email])
+                out += _contained(rt, now, email, reflection.NAME, work) or []
     weekly = ((recognition, e.recognition, _recognition), (digest, e.digest, _digest))
     for program, section, build in weekly:
         if section is None:
@@ -131,8 +128,8 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
                 out.append(Candidate(due, partial(build, rt, p, due, now)))
     if e.overload is not None:
         for p in people.values():
-            overload = partial(_overload_dues, rt, p, now, away[p.email], people)
-            out += _contained(rt, now, p.email, "overload", overload) or []
+            dues = partial(_overload_dues, rt, p, now, away[p.email], people)
+            out += _contained(rt, now, p.email, overload.NAME, dues) or []
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
     return out

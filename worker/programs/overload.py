@@ -36,7 +36,8 @@ def context(
 ) -> dict[str, Any]:
     """The heads-up to ``person`` that the coming day or week (``days``) is overloaded.
 
-    Each overloaded day with its reasons in words (:func:`worker.report.reason_words`).
+    Each overloaded day with its reasons in words (:func:`worker.core.wording.reason_words`;
+    :func:`worker.core.wording.reason_figures` without the codes).
     ``heaviest`` are candidate meetings ``(label, start, end, attendee_count)`` to move or
     shorten, in the order given (the first three are used), shown in the person's zone.
     A meeting of at most three people on an overloaded day is proposed to move to the
