@@ -60,7 +60,7 @@ from sqlalchemy import func, select
 from tests.smtp_sink import Sink, compare
 from worker import config, mail
 from worker.config import Settings
-from worker.cycle import services
+from worker.cycle import decide, services
 from worker.queue.app import build_huey
 from worker.queue.tasks import register
 from worker.store import Store
@@ -93,11 +93,11 @@ Row = tuple[str, str, str, dict[str, Any]]  # key, recipient, period, payload
 
 def plan_rows(settings: Settings, store: Store, count: int, now: datetime) -> list[Row]:
     """``count`` reflection sends spread over the people, each with its own key; the
-    template values come from ``services.reflection_context`` (once per person)."""
+    template values come from ``decide.reflection_context`` (once per person)."""
     rt = services.Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     persons = list(settings.persons())
     day = now.date()
-    payloads = {p.email: services.reflection_context(rt, p, day) for p in persons}
+    payloads = {p.email: decide.reflection_context(rt, p, day) for p in persons}
     rows = []
     for i in range(count):
         person = persons[i % len(persons)]

@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from tests.conftest import write
 from tests.smtp_sink import Sink, compare
 from worker import config
-from worker.cycle import services
+from worker.cycle import decide, services
 from worker.store import Store
 from worker.store.tables import outbox
 
@@ -74,7 +74,7 @@ def enqueue_rows(cfg: Path, now: datetime, rows: int) -> tuple[Store, set[str]]:
     store = Store(settings.store_url)
     rt = services.Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     person = settings.person(PERSON)
-    payload = services.reflection_context(rt, person, now.astimezone(person.tz).date())
+    payload = decide.reflection_context(rt, person, now.astimezone(person.tz).date())
     keys = set()
     for i in range(rows):
         period = (date(2026, 11, 5) - timedelta(days=i)).isoformat()
