@@ -61,9 +61,9 @@ from tests.smtp_sink import Sink, compare
 from tests.waiting import wait_for
 from worker import config, mail
 from worker.config import Settings
+from worker.cycle import decide
 from worker.cycle.deliver import deliver
 from worker.cycle.runtime import Runtime, build_transport
-from worker.cycle.services import reflection_context
 from worker.queue.app import build_huey
 from worker.queue.tasks import register
 from worker.store import Store
@@ -96,11 +96,11 @@ Row = tuple[str, str, str, dict[str, Any]]  # key, recipient, period, payload
 
 def plan_rows(settings: Settings, store: Store, count: int, now: datetime) -> list[Row]:
     """``count`` reflection sends spread over the people, each with its own key; the
-    template values come from ``services.reflection_context`` (once per person)."""
+    template values come from ``decide.reflection_context`` (once per person)."""
     rt = Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     persons = list(settings.persons())
     day = now.date()
-    payloads = {p.email: reflection_context(rt, p, day) for p in persons}
+    payloads = {p.email: decide.reflection_context(rt, p, day) for p in persons}
     rows = []
     for i in range(count):
         person = persons[i % len(persons)]

@@ -13,6 +13,7 @@ from tests.tz import BERLIN, NEW_YORK
 from worker import mail, programs, report
 from worker.core.analysis import DayMetrics, Policy
 from worker.core.model import Event, Person, Status, Team, WorkingHours
+from worker.programs import samples
 
 HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
 ANA = Person("ana@example.com", "Ana Lima", "Europe/Berlin", HOURS)
@@ -496,3 +497,18 @@ def test_digest_for_a_leader_without_a_named_team() -> None:
     subject, text, _ = render("digest", ctx)
     assert subject == "Team load for your team, 23–29 November 2026"
     assert "no per-person figures for your team, which is below that threshold" in flat(text)
+
+
+def test_every_registered_program_has_its_two_templates_and_renders_its_sample() -> None:
+    env = mail.environment(None)
+    shipped = set(env.list_templates(extensions=["j2"]))
+    for name in programs.PROGRAMS:
+        assert {f"{name}.txt.j2", f"{name}.html.j2"} <= shipped, name
+        values = samples.context(name)
+        assert values is not None, name
+        if name == "bundle":
+            values = mail.bundle_context(env, values)
+        subject, text, html = mail.render(env, name, values)
+        assert subject.strip() and text.strip() and "<" in html, name
+    assert samples.context("report") is None  # a template, not an email program
+    assert mail.check_templates(env) == []

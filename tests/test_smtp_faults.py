@@ -38,8 +38,8 @@ from tests.conftest import write
 from tests.smtp_sink import Sink, compare
 from tests.waiting import wait_for
 from worker import config
+from worker.cycle import decide
 from worker.cycle.runtime import Runtime
-from worker.cycle.services import reflection_context
 from worker.store import Store
 from worker.store.tables import outbox
 
@@ -67,7 +67,7 @@ def enqueue_rows(cfg: Path, now: datetime, rows: int) -> tuple[Store, set[str]]:
     store = Store(settings.store_url)
     rt = Runtime(settings, store, transport=None, clock=lambda: now)  # type: ignore[arg-type]
     person = settings.person(PERSON)
-    payload = reflection_context(rt, person, now.astimezone(person.tz).date())
+    payload = decide.reflection_context(rt, person, now.astimezone(person.tz).date())
     keys = set()
     for i in range(rows):
         period = (date(2026, 11, 5) - timedelta(days=i)).isoformat()

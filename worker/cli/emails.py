@@ -15,10 +15,11 @@ from worker.core.model import TimeRange, local_day_range
 from worker.cycle import decide as emails
 from worker.cycle.deliver import deliver
 from worker.cycle.figures import ensure_synced
+from worker.programs import PREVIEWED
 
 emails_app = typer.Typer(help="Look at the email programs.", no_args_is_help=True)
 app.add_typer(emails_app, name="emails")
-PROGRAMS = ("reflection", "recognition", "followup", "overload", "digest")
+PROGRAMS = PREVIEWED
 
 
 @emails_app.command("preview")

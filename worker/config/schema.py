@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -265,18 +266,41 @@ class ReflectionSettings(_Section):
     within: SendWindow = timedelta(hours=4)
 
 
+def _weekly_at(value: str) -> tuple[int, time]:
+    """``"fri 10:00"`` -> ``(4, time(10))``; a ValueError saying how to write it."""
+    day, _, clock = value.strip().partition(" ")
+    days = parse_days(day)
+    if len(days) != 1:
+        raise ValueError(f'{value!r} — write one day and a time, e.g. "fri 10:00"')
+    return next(iter(days)), parse_clock(clock)
+
+
 class WeeklySettings(_Section):
+    """A weekly send: ``at`` as written (``"fri 10:00"``), parsed into :attr:`weekday`
+    (0 = Monday) and :attr:`clock` when the settings are read."""
+
     to: Audience = "leaders"
     at: str = "fri 10:00"
+    _when: tuple[int, time] = PrivateAttr(default=(4, time(10)))
 
     @field_validator("at")
     @classmethod
     def _weekly(cls, value: str) -> str:
-        day, _, clock = value.strip().partition(" ")
-        if len(parse_days(day)) != 1:
-            raise ValueError(f'{value!r} — write one day and a time, e.g. "fri 10:00"')
-        parse_clock(clock)
+        _weekly_at(value)
         return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._when = _weekly_at(self.at)
+
+    @property
+    def weekday(self) -> int:
+        """The day of ``at`` (0 = Monday)."""
+        return self._when[0]
+
+    @property
+    def clock(self) -> time:
+        """The time of day of ``at``."""
+        return self._when[1]
 
 
 class FollowupSettings(_Section):

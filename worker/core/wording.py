@@ -1,4 +1,14 @@
-"""Pure: words about days that are true at the moment an email is sent.
+"""Pure: the one place where figures become words: overload reasons, names, and the days
+an email speaks of.
+
+Overload reasons (the codes of docs/metrics.md) are worded here for every reader: the
+week table's few words (:data:`REASON_LABELS`), the figure behind each one
+(:func:`reason_words`, :func:`reason_figures`), a reflection's plain sentence
+(:func:`reason_felt`) and the HTML report's words with the limit crossed
+(:func:`reason_text`). A person's name as shown and their first name are
+:func:`display_name` and :func:`first_name`.
+
+Days in an email are words that are true at the moment it is sent.
 
 An email is decided at one moment and may go out later: the worker was down, the send
 was moved into the next working hours, a transient failure was retried. So whatever it
@@ -24,12 +34,26 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.core.model import local_day_range
+from worker.core.model import Person, local_day_range
 
 __all__ = [
+    "REASON_FELT",
+    "REASON_FIGURES",
+    "REASON_LABELS",
+    "as_written",
     "coming_day",
     "day_label",
+    "display_name",
+    "figure",
+    "first_name",
+    "one_line",
+    "percent",
     "plural",
+    "reason_felt",
+    "reason_figures",
+    "reason_labels",
+    "reason_text",
+    "reason_words",
     "reflected_day",
     "reflection_at_send",
     "reflection_facts",
@@ -40,6 +64,153 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 calendar``, ``2 calendars``; ``many`` for an irregular plural
     (``plural(3, "person", "people")``)."""
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
+def one_line(text: str) -> str:
+    """One line: whitespace (line breaks included) collapsed, control characters dropped."""
+    return " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())
+
+
+def display_name(person: Person) -> str:
+    """The name as shown on one line (blank: the email)."""
+    return one_line(person.name) or person.email
+
+
+def first_name(person: Person) -> str:
+    """The first word of the name as shown (blank, control characters: the email)."""
+    name = one_line(person.name)
+    return name.split()[0] if name else person.email
+
+
+# -- overload reasons -------------------------------------------------------------------
+
+#: Each reason code of docs/metrics.md in a few words, for the week table.
+REASON_LABELS = {
+    "meeting_load": "meeting load",
+    "back_to_back": "back to back",
+    "no_focus": "no focus",
+    "after_hours": "after hours",
+    "double_booked": "double-booked",
+}
+
+#: The figure behind each reason (the values of :func:`_figures`).
+REASON_FIGURES = {
+    "meeting_load": "{pct} % of working time in meetings",
+    "back_to_back": "{chain} min back to back",
+    "no_focus": "{focus} min of focus time",
+    "after_hours": "{after} min of meetings outside working hours",
+    "double_booked": "{double} min double-booked",
+}
+
+#: Each reason as a reflection says it to the person whose day it was.
+REASON_FELT = {
+    "meeting_load": "most of your working time went to meetings",
+    "back_to_back": "a long run of back-to-back meetings",
+    "no_focus": "no stretch of focus time",
+    "after_hours": "meetings outside your working hours",
+    "double_booked": "meetings that overlapped",
+}
+
+
+def _figures(day: Mapping[str, Any]) -> dict[str, int]:
+    return {
+        "pct": round((day["meeting_load"] or 0) * 100),
+        "chain": round(day["longest_chain_minutes"]),
+        "focus": round(day["focus_minutes"]),
+        "after": round(day["after_hours_meeting_minutes"]),
+        "double": round(day["double_booked_minutes"]),
+    }
+
+
+def reason_words(day: Mapping[str, Any]) -> list[str]:
+    """Each reason of an overloaded day (a day dict of docs/metrics.md) with the figure
+    behind it: ``meeting_load (75 % of working time in meetings)``."""
+    values = _figures(day)
+    return [f"{r} ({REASON_FIGURES[r].format(**values)})" for r in day["reasons"]]
+
+
+def reason_figures(day: Mapping[str, Any]) -> list[str]:
+    """Each reason's figure without its code, as the emails say it: ``75 % of working
+    time in meetings``, ``only 30 min of focus time`` (``no focus time`` for none)."""
+    values = _figures(day)
+    out = []
+    for code in day["reasons"]:
+        text = REASON_FIGURES[code].format(**values)
+        if code == "no_focus":
+            text = "no focus time" if values["focus"] == 0 else f"only {text}"
+        out.append(text)
+    return out
+
+
+def reason_labels(reasons: Sequence[str]) -> str:
+    """The week table's words: ``meeting load, no focus`` (an unknown code as it is)."""
+    return ", ".join(REASON_LABELS.get(r, r) for r in reasons)
+
+
+def reason_felt(reasons: Sequence[str]) -> str:
+    """A reflection's words: ``most of your working time went to meetings, ...``."""
+    return ", ".join(REASON_FELT.get(r, r) for r in reasons)
+
+
+def reason_text(code: str, day: Mapping[str, Any], limits: Mapping[str, Any]) -> str:
+    """One overload reason in plain words, quoting the limit it crossed (``limits``: the
+    ``overload:`` settings as numbers), e.g. ``back_to_back: 240 min back to back
+    (limit 180)``; an unknown code as it is."""
+    if code == "meeting_load":
+        limit = float(limits["max_meeting_load"])
+        load = float(day.get("meeting_load") or 0.0)
+        return (
+            f"meeting_load: {percent(load, avoid=limit)} % of working time in meetings "
+            f"(limit {percent(limit)} %)"
+        )
+    if code == "back_to_back":
+        limit = float(limits["max_chain_minutes"])
+        value = float(day.get("longest_chain_minutes") or 0.0)
+        return (
+            f"back_to_back: {figure(value, avoid=limit)} min back to back "
+            f"(limit {as_written(limit)})"
+        )
+    if code == "no_focus":
+        limit = float(limits["min_focus_minutes"])
+        value = float(day.get("focus_minutes") or 0.0)
+        return (
+            f"no_focus: {figure(value, avoid=limit)} min of focus time "
+            f"(minimum {as_written(limit)})"
+        )
+    if code == "after_hours":
+        limit = float(limits["max_after_hours_minutes"])
+        value = float(day.get("after_hours_meeting_minutes") or 0.0)
+        return (
+            f"after_hours: {figure(value, avoid=limit)} min outside working hours "
+            f"(limit {as_written(limit)})"
+        )
+    if code == "double_booked":
+        value = float(day.get("double_booked_minutes") or 0.0)
+        return f"double_booked: {figure(value, avoid=0.0)} min double-booked"
+    return str(code)
+
+
+def figure(value: float, *, avoid: float | None = None) -> str:
+    """A whole number when that is honest; more decimals when rounding would make the
+    value look equal to the limit it was compared with (e.g. 180.4 vs 180)."""
+    for digits in range(4):
+        text = f"{value:.{digits}f}"
+        if avoid is None or float(text) != avoid or value == avoid:
+            return text
+    return f"{value:.4f}"
+
+
+def percent(share: float, *, avoid: float | None = None) -> str:
+    """A share as a percentage figure (:func:`figure` of ``100 * share``)."""
+    return figure(100 * share, avoid=None if avoid is None else 100 * avoid)
+
+
+def as_written(value: float) -> str:
+    """A configured value as written: ``0.6``, ``180``, ``1.5``."""
+    return f"{float(value):g}"
+
+
+# -- days ---------------------------------------------------------------------------------
 
 
 def day_label(day: date) -> str:

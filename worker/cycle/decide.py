@@ -1,8 +1,9 @@
 """The email programs (docs/architecture.md): who gets which email when, decided into the outbox.
 
-Each program turns the store's figures into due sends (:mod:`worker.core.schedule`, in the
-recipient's own time) and, for each send that is due now, an outbox row holding the
-plain template values (:mod:`worker.programs`). Rules for every program:
+Each program (:data:`worker.programs.PROGRAMS`, one module each) says when it is due
+and what its template values are, from plain values; this module fetches those values
+from the store and the settings (the Runtime goes no further down), and writes an outbox
+row for each send that is due now. Rules for every program:
 
 * never to someone who unsubscribed (from that program or from all);
 * at most ``mail.max_per_day`` emails a recipient's local day: beyond that the sends are
@@ -15,40 +16,47 @@ plain template values (:mod:`worker.programs`). Rules for every program:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from worker import programs
-from worker.config import parse_clock, parse_days
 from worker.core import analysis, schedule
 from worker.core.errors import Problem, UserError
-from worker.core.model import UTC, Event, Person, Response, Status, local_day_range, wall_time
-from worker.core.wording import plural
+from worker.core.model import Person, local_day_range, wall_time
 from worker.cycle.deliver import fill_at_send_time
 from worker.cycle.figures import load_report
 from worker.cycle.runtime import Runtime, day_metrics, person_events, policy
-from worker.cycle.services import reflection_context
+from worker.programs import (
+    PREVIEWED,
+    PROGRAMS,
+    bundle,
+    digest,
+    followup,
+    overload,
+    recognition,
+    reflection,
+)
+from worker.programs import recognize as note
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Lower sorts first when sends compete for a recipient's daily quota.
-PRIORITY = {
-    "recognize": 0,
-    "followup": 1,
-    "overload": 2,
-    "reflection": 3,
-    "recognition": 4,
-    "digest": 5,
-}
-FOLLOWUP_LOOK_BACK = timedelta(days=2)
-WINDOW = timedelta(hours=4)
+PRIORITY = {name: p.PRIORITY for name, p in PROGRAMS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Upcoming:
+    """A send that is not due yet (or is due now), for summaries and ``doctor``."""
+
+    program: str
+    recipient: str
+    period: str
+    at: datetime
+    state: str  # due | scheduled | sent
 
 
 @dataclass(frozen=True)
@@ -106,26 +114,23 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
     if e.reflection is not None:
         for email in s.audience(e.reflection.to):
             if email in people:
-                reflection = partial(_reflection_due, rt, people[email], now, away[email])
-                out += _contained(rt, now, email, "reflection", reflection) or []
-    for program, section in (("recognition", e.recognition), ("digest", e.digest)):
+                work = partial(_reflection_due, rt, people[email], now, away[email])
+                out += _contained(rt, now, email, reflection.NAME, work) or []
+    weekly = ((recognition, e.recognition, _recognition), (digest, e.digest, _digest))
+    for program, section, build in weekly:
         if section is None:
             continue
-        day_text, _, clock = section.at.strip().partition(" ")
-        (weekday,) = parse_days(day_text)
         for email in s.audience(section.to):
             if email not in people:
                 continue
             p = people[email]
-            due = schedule.weekly(program, p, weekday, parse_clock(clock), now, away[email], WINDOW)
-            if due is None:
-                continue
-            build = _recognition if program == "recognition" else _digest
-            out.append(Candidate(due, partial(build, rt, p, due, now)))
+            due = program.due(p, section.weekday, section.clock, now, away[email])
+            if due is not None:
+                out.append(Candidate(due, partial(build, rt, p, due, now)))
     if e.overload is not None:
         for p in people.values():
-            overload = partial(_overload_dues, rt, p, now, away[p.email], people)
-            out += _contained(rt, now, p.email, "overload", overload) or []
+            dues = partial(_overload_dues, rt, p, now, away[p.email], people)
+            out += _contained(rt, now, p.email, overload.NAME, dues) or []
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
     return out
@@ -134,7 +139,7 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
 def _reflection_due(rt: Runtime, p: Person, now: datetime, away: set[date]) -> list[Candidate]:
     section = rt.settings.emails.reflection
     assert section is not None
-    due = schedule.daily("reflection", p, section.at, section.days, now, away, section.within)
+    due = reflection.due(p, section.at, section.days, section.within, now, away)
     if due is None:
         return []
     day = date.fromisoformat(due.period)
@@ -146,7 +151,7 @@ def _overload_dues(
 ) -> list[Candidate]:
     section = rt.settings.emails.overload
     assert section is not None
-    due = schedule.daily("overload", p, time(0), frozenset(range(7)), now, away, WINDOW)
+    due = overload.due(p, now, away)
     if due is None or not due.is_due(now):
         return []
     ctx = _overload(rt, p, date.fromisoformat(due.period), section.lookahead)
@@ -156,10 +161,7 @@ def _overload_dues(
     if section.notify_leader:
         for team in rt.settings.team_models():
             if p.email in team.members and team.leader in people:
-                leader = people[team.leader]
-                lead_due = schedule.Due(
-                    "overload", leader.email, f"{p.email}:{due.period}", due.at, due.until
-                )
+                lead_due = overload.leader_due(people[team.leader], p, due)
                 out.append(Candidate(lead_due, partial(dict, ctx)))
     return out
 
@@ -228,7 +230,7 @@ def _bundle(
     if sent >= rt.settings.mail.max_per_day:
         tomorrow = local_day_range(today + timedelta(days=1), person.tz).start
         at = schedule.next_allowed(tomorrow, person, _away(rt, person, now)) or tomorrow
-    key = f"bundle:{person.email}:{at.astimezone(person.tz).date().isoformat()}"
+    key = bundle.key(person, at.astimezone(person.tz).date())
     parts, built = [], []
     for c in items:  # a part whose values cannot be built is left out (and audited)
         values = _contained(rt, now, person.email, c.due.program, c.build)
@@ -238,9 +240,9 @@ def _bundle(
     if not parts:
         return None
     items = built
-    payload = {"name": person.name, "first_name": programs.first_name(person), "parts": parts}
+    payload = bundle.context(person, parts)
     row = rt.store.enqueue(
-        key, "email", "bundle", person.email, at.date().isoformat(), at, payload, now
+        key, "email", bundle.NAME, person.email, at.date().isoformat(), at, payload, now
     )
     if row is None:
         return None
@@ -267,7 +269,27 @@ def _bundle(
     return row
 
 
-# -- program values ------------------------------------------------------------------
+# -- program values: fetched here, worded in worker.programs -------------------------
+
+
+def reflection_context(rt: Runtime, person: Person, day: date) -> dict[str, Any]:
+    """The reflection's values as decided (:func:`worker.programs.reflection.context`),
+    from the person's events, figures and protected blocks in the store."""
+    first, last = reflection.ahead(day)
+    events = person_events(rt, person, first, last)
+    following = reflection.next_day(person, day, events)
+    blocks = [
+        (b.title, b.start, b.end) for b in rt.store.blocks_of(person.email) if b.status == "managed"
+    ]
+    return reflection.context(
+        person,
+        day,
+        following,
+        day_metrics(rt, person, day, following),
+        events,
+        rt.settings.meetings_from(person.email),  # as day_metrics counted them
+        blocks,
+    )
 
 
 def _team_of_leader(rt: Runtime, leader: Person) -> list[Any]:
@@ -282,7 +304,7 @@ def _recognition(rt: Runtime, leader: Person, due: schedule.Due, now: datetime) 
         for email in team.members:
             member = rt.settings.person(email)
             members.append((member, day_metrics(rt, member, start, end)))
-    return programs.recognition_context(leader, due.period, members, policy=policy(rt.settings))
+    return recognition.context(leader, due.period, members, policy=policy(rt.settings))
 
 
 def _digest(rt: Runtime, leader: Person, due: schedule.Due, now: datetime) -> dict[str, Any]:
@@ -290,20 +312,11 @@ def _digest(rt: Runtime, leader: Person, due: schedule.Due, now: datetime) -> di
     monday = today - timedelta(days=today.weekday() + 7)
     teams = _team_of_leader(rt, leader)
     names = {p.email: p.name for p in rt.settings.persons()}
+    least = rt.settings.privacy.min_team_size
     if not teams:
-        report = {
-            "period": {
-                "start": monday.isoformat(),
-                "end": (monday + timedelta(days=6)).isoformat(),
-            },
-            "people": [],
-            "teams": [],
-        }
-        return programs.digest_context(leader, "", report, names, rt.settings.privacy.min_team_size)
+        return digest.context(leader, "", digest.empty_week(monday), names, least)
     built, _ = load_report(rt, now, monday, monday + timedelta(days=6), team=teams[0].name)
-    return programs.digest_context(
-        leader, teams[0].name, built, names, rt.settings.privacy.min_team_size
-    )
+    return digest.context(leader, teams[0].name, built, names, least)
 
 
 def _overload(
@@ -314,26 +327,14 @@ def _overload(
     days = [d for d in every if d.overloaded]
     if not days:
         return None
-    events = person_events(rt, person, day, last)
-    heavy_days = {d.date for d in days}
     meetings_from = rt.settings.meetings_from(person.email)  # as day_metrics counted them
     meetings = [
         ev
-        for ev in events
+        for ev in person_events(rt, person, day, last)
         if analysis.is_meeting(ev, person, meetings_from)
-        and ev.start.astimezone(person.tz).date() in heavy_days
     ]
-    meetings.sort(key=lambda ev: (-(ev.end - ev.start).total_seconds(), ev.start))
-    heaviest = [(_meeting_label(ev), ev.start, ev.end, len(ev.attendees)) for ev in meetings[:3]]
-    label = "today" if last == day else f"the next {lookahead.days} days"
-    return programs.overload_context(person, every, heaviest, label)
-
-
-def _meeting_label(event: Event) -> str:
-    """Its title, else how many are on it; "" (worded "a meeting") for a busy event that
-    names nobody (``meetings: busy`` on a calendar without attendees)."""
-    count = len(set(event.attendees) | {event.organizer or ""}) - 1
-    return event.title or (f"a meeting with {plural(count, 'person', 'people')}" if count else "")
+    heaviest = overload.heaviest(person, every, meetings)
+    return overload.context(person, every, heaviest, overload.lookahead_label(day, last, lookahead))
 
 
 def _followups(
@@ -362,61 +363,19 @@ def _team_followups(
     """The follow-ups after one team's 1:1s (a team's failure is its leader's alone)."""
     out: list[Candidate] = []
     leader = people[team.leader]
-    start = (now - FOLLOWUP_LOOK_BACK).astimezone(leader.tz).date()
+    start = (now - followup.LOOK_BACK).astimezone(leader.tz).date()
     events = person_events(rt, leader, start - timedelta(days=60), now.astimezone(leader.tz).date())
     for email in team.members:
         if email not in people:
             continue
         member = people[email]
-        ones = sorted(
-            (
-                ev
-                for ev in events
-                if programs.is_one_on_one(ev, leader.email, member.email, ev.title)
-            ),
-            key=lambda ev: ev.start,
-        )
-        for i, ev in enumerate(ones):
-            held = ev.status is not Status.CANCELLED and ev.response is not Response.DECLINED
-            if not held or ev.end + delay > now or ev.end < now - FOLLOWUP_LOOK_BACK:
-                continue
-            before = [o for o in ones[:i]]
-            skipped = len(before) >= 2 and all(
-                o.status is Status.CANCELLED or o.response is Response.DECLINED for o in before[-2:]
-            )
-            count_held = sum(
-                1
-                for o in before
-                if o.status is not Status.CANCELLED and o.response is not Response.DECLINED
-            )
+        for ev, held, skipped in followup.ended(events, leader, member, now, delay):
             for recipient, other in ((leader, member), (member, leader)):
-                due = schedule.once(
-                    "followup",
-                    recipient,
-                    ev.end + delay,
-                    _event_period(ev),
-                    away[recipient.email],
-                    WINDOW,
-                )
-                if due is None:
-                    continue
-                build = partial(_followup_values, recipient, other, leader, ev, count_held, skipped)
-                out.append(Candidate(due, build))
+                due = followup.due(recipient, ev, delay, away[recipient.email])
+                if due is not None:
+                    build = partial(followup.values, recipient, other, leader, ev, held, skipped)
+                    out.append(Candidate(due, build))
     return out
-
-
-def _followup_values(
-    recipient: Person, other: Person, leader: Person, ev: Event, held: int, skipped: bool
-) -> dict[str, Any]:
-    values = programs.followup_context(
-        recipient, other, leader, ev.start, ev.end, [], programs.agenda_topic(held), skipped
-    )
-    # where to read the commitments when the email goes out (never stored)
-    return {**values, "_describe": {"owner": leader.email, "event_id": ev.id}}
-
-
-def _event_period(ev: Event) -> str:
-    return re.sub(r"[^A-Za-z0-9@._-]", "_", ev.id)[:120]
 
 
 # -- by hand -------------------------------------------------------------------------
@@ -442,15 +401,7 @@ def recognize(
         leader = rt.settings.person(leaders[0])
     if not text.strip():
         raise UserError(Problem("--for is empty", "write what you recognise them for"))
-    digest = hashlib.sha256(f"{leader.email}\n{text}".encode()).hexdigest()[:12]
-    due = schedule.once(
-        "recognize",
-        member,
-        now,
-        f"{now.astimezone(UTC):%Y%m%d}-{digest}",
-        _away(rt, member, now),
-        timedelta(days=14),
-    )
+    due = note.due(leader, member, text, now, _away(rt, member, now))
     if due is None:
         raise UserError(
             Problem(
@@ -458,9 +409,7 @@ def recognize(
                 "check their working_hours",
             )
         )
-    c = Candidate(
-        due, partial(programs.recognize_context, leader, member, text), cc=(leader.email,)
-    )
+    c = Candidate(due, partial(note.context, leader, member, text), cc=(leader.email,))
     if rt.store.known_keys([due.key]):
         raise UserError(Problem("this note was queued already", "change the text to send another"))
     return due, _enqueue(rt, c, now)
@@ -500,6 +449,6 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
     raise UserError(
         Problem(
             f"no email program named {program!r}",
-            "use reflection, recognition, followup, overload or digest",
+            f"use {', '.join(PREVIEWED[:-1])} or {PREVIEWED[-1]}",
         )
     )

@@ -29,10 +29,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.base import Describes
-from worker import mail, programs
+from worker import mail
 from worker.core import schedule, wording
 from worker.core.errors import PermanentError, SteadyhandError, TransientError
 from worker.cycle.runtime import Runtime
+from worker.programs import followup
 from worker.store import OutboxRow
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def fill_at_send_time(
                 description = describe(ref, wanted["event_id"])
             except Exception as exc:  # the email still goes, with an empty list to fill in
                 logger.warning("could not read the 1:1's description: %s", exc)
-    return {**payload, "commitments": programs.commitments(description)}
+    return {**payload, "commitments": followup.commitments(description)}
 
 
 def _reflection_at(payload: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from worker import programs, report
 from worker.core import wording
 from worker.core.analysis import DayMetrics
 from worker.core.model import Person, Team, WorkingHours
+from worker.programs import bundle
 
 MONDAY = date(2026, 11, 23)
 _HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
@@ -64,7 +65,7 @@ def _at(day: date, hour: int) -> datetime:
 def context(program: str) -> dict[str, Any] | None:
     """Values for ``program``'s templates; None for a name that is not a program. Every
     program also sees ``unsubscribe_url`` (None here: no link, as without a secret key)."""
-    values = _context(program)
+    values = _context(program) if program in programs.PROGRAMS else None
     return None if values is None else {**values, "unsubscribe_url": None}
 
 
@@ -74,7 +75,7 @@ def _context(program: str) -> dict[str, Any] | None:
         tuesday = MONDAY + timedelta(days=1)
         decided = {
             "name": member.name,
-            "first_name": programs.first_name(member),
+            "first_name": wording.first_name(member),
             "email": member.email,
             "timezone": member.timezone,
             "day_label": wording.day_label(MONDAY),
@@ -86,7 +87,7 @@ def _context(program: str) -> dict[str, Any] | None:
                 "focus_hours": 1.0,
                 "after_hours_meeting_minutes": 30,
                 "reasons": ["meeting_load"],
-                "reasons_text": "most of your working time went to meetings",
+                "reasons_text": wording.reason_felt(["meeting_load"]),
             },
             "tomorrow": {
                 "label": wording.day_label(tuesday),
@@ -135,5 +136,5 @@ def _context(program: str) -> dict[str, Any] | None:
             {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p)}
             for p in ("reflection", "overload")
         ]
-        return {"name": member.name, "first_name": programs.first_name(member), "parts": parts}
+        return bundle.context(member, parts)
     return None

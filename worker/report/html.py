@@ -41,6 +41,9 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from worker.core.wording import as_written as _g
+from worker.core.wording import percent as _pct
+from worker.core.wording import reason_text
 from worker.resources import shipped
 
 __all__ = ["TEMPLATE", "reason_text", "render_html", "view"]
@@ -376,36 +379,6 @@ def _scale(limits: Mapping[str, Any]) -> list[dict[str, Any]]:
     return steps
 
 
-def reason_text(code: str, day: Mapping[str, Any], limits: Mapping[str, Any]) -> str:
-    """One overload reason in plain words, quoting the limit it crossed, e.g.
-    ``back_to_back: 240 min back to back (limit 180)``; an unknown code as it is."""
-    if code == "meeting_load":
-        limit = float(limits["max_meeting_load"])
-        load = float(day.get("meeting_load") or 0.0)
-        return (
-            f"meeting_load: {_pct(load, avoid=limit)} % of working time in meetings "
-            f"(limit {_pct(limit)} %)"
-        )
-    if code == "back_to_back":
-        limit = float(limits["max_chain_minutes"])
-        value = float(day.get("longest_chain_minutes") or 0.0)
-        return f"back_to_back: {_num(value, avoid=limit)} min back to back (limit {_g(limit)})"
-    if code == "no_focus":
-        limit = float(limits["min_focus_minutes"])
-        value = float(day.get("focus_minutes") or 0.0)
-        return f"no_focus: {_num(value, avoid=limit)} min of focus time (minimum {_g(limit)})"
-    if code == "after_hours":
-        limit = float(limits["max_after_hours_minutes"])
-        value = float(day.get("after_hours_meeting_minutes") or 0.0)
-        return (
-            f"after_hours: {_num(value, avoid=limit)} min outside working hours (limit {_g(limit)})"
-        )
-    if code == "double_booked":
-        value = float(day.get("double_booked_minutes") or 0.0)
-        return f"double_booked: {_num(value, avoid=0.0)} min double-booked"
-    return str(code)
-
-
 def _split_reason(text: str) -> dict[str, str]:
     code, _, words = text.partition(": ")
     return {"code": code, "words": words, "text": text}
@@ -464,25 +437,6 @@ def _team(team: Mapping[str, Any], name_of: Any) -> dict[str, Any]:
 
 def _hours(minutes: float) -> str:
     return f"{minutes / 60:.1f}"
-
-
-def _num(value: float, *, avoid: float | None = None) -> str:
-    """A whole number when that is honest; more decimals when rounding would make the
-    value look equal to the limit it was compared with (e.g. 180.4 vs 180)."""
-    for digits in range(4):
-        text = f"{value:.{digits}f}"
-        if avoid is None or float(text) != avoid or value == avoid:
-            return text
-    return f"{value:.4f}"
-
-
-def _g(value: float) -> str:
-    """A configured value as written: ``0.6``, ``180``, ``1.5``."""
-    return f"{float(value):g}"
-
-
-def _pct(share: float, *, avoid: float | None = None) -> str:
-    return _num(100 * share, avoid=None if avoid is None else 100 * avoid)
 
 
 def _long_date(d: date) -> str:

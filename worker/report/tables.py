@@ -32,7 +32,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from worker.core import analysis
+from worker.core import analysis, wording
 from worker.core.wording import plural
 
 #: The layouts of ``--by``.
@@ -40,38 +40,15 @@ LAYOUTS = ("day", "week")
 #: The longest period the default layout shows by day.
 DAY_LAYOUT_DAYS = 14
 
-#: Each reason code of docs/metrics.md in a few words, for the week table.
-REASON_WORDS = {
-    "meeting_load": "meeting load",
-    "back_to_back": "back to back",
-    "no_focus": "no focus",
-    "after_hours": "after hours",
-    "double_booked": "double-booked",
-}
-
-REASON_TEXT = {
-    "meeting_load": "{pct} % of working time in meetings",
-    "back_to_back": "{chain} min back to back",
-    "no_focus": "{focus} min of focus time",
-    "after_hours": "{after} min of meetings outside working hours",
-    "double_booked": "{double} min double-booked",
-}
+#: The reasons' words (kept here for callers; :mod:`worker.core.wording` holds them).
+REASON_WORDS = wording.REASON_LABELS
+REASON_TEXT = wording.REASON_FIGURES
+#: Each reason of an overloaded day with the figure behind it.
+reason_words = wording.reason_words
 
 #: The narrowest the "overloaded days" column of the week table may wrap to.
 _MIN_DAYS_COLUMN = 20
 _DAY_FIELDS = tuple(f.name for f in dataclasses.fields(analysis.DayMetrics))
-
-
-def reason_words(day: Mapping[str, Any]) -> list[str]:
-    """Each reason of an overloaded day with the figure behind it."""
-    values = {
-        "pct": round((day["meeting_load"] or 0) * 100),
-        "chain": round(day["longest_chain_minutes"]),
-        "focus": round(day["focus_minutes"]),
-        "after": round(day["after_hours_meeting_minutes"]),
-        "double": round(day["double_booked_minutes"]),
-    }
-    return [f"{r} ({REASON_TEXT[r].format(**values)})" for r in day["reasons"]]
 
 
 @dataclass(frozen=True)
@@ -277,7 +254,7 @@ class WeekRow:
             if day.overloaded:
                 groups.setdefault(day.reasons, []).append(f"{day.date:%a}")
         parts = [
-            f"{', '.join(days)} ({', '.join(REASON_WORDS.get(r, r) for r in reasons)})"
+            f"{', '.join(days)} ({wording.reason_labels(reasons)})"
             for reasons, days in groups.items()
         ]
         away = [f"{day.date:%a}" for day in self.rolled.days if day.away]
