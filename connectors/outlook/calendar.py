@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
+from connectors._apply import apply_each
 from connectors.base import AccountSpec
 from connectors.outlook import delta
 from connectors.outlook.auth import Auth
@@ -43,7 +44,6 @@ from worker.core.model import (
     Block,
     BlockChange,
     CalendarRef,
-    ChangeKind,
     Event,
     SyncResult,
     SyncState,
@@ -113,23 +113,14 @@ class OutlookCalendar:
 
     # -- writes -----------------------------------------------------------------------
     def apply(self, cal: CalendarRef, changes: Sequence[BlockChange]) -> list[Applied]:
-        done = []
-        for change in changes:
-            if change.kind is ChangeKind.CREATE:
-                applied = self._create(cal, change)
-            elif change.kind is ChangeKind.MOVE:
-                applied = self._move(cal, change)
-            else:
-                applied = self._delete(cal, change)
-            logger.info(
-                "outlook apply %s: %s block %s (event %s)",
-                cal.key,
-                change.kind.value,
-                change.block.id,
-                applied.event_id,
-            )
-            done.append(applied)
-        return done
+        return apply_each(
+            changes,
+            create=lambda change: self._create(cal, change),
+            move=lambda change: self._move(cal, change),
+            delete=lambda change: self._delete(cal, change),
+            what=f"outlook apply {cal.key}",
+            log=logger,
+        )
 
     def _create(self, cal: CalendarRef, change: BlockChange) -> Applied:
         block = change.block

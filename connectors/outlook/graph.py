@@ -3,7 +3,8 @@
 :class:`Graph` sends one request (:meth:`Graph.call`, retried with
 :func:`connectors.retry.retrying` on 429, 5xx and lost connections) or a ``$batch``
 (:meth:`Graph.batch`); :class:`MailboxSlots` keeps at most ``max_concurrent_per_mailbox``
-requests in flight per mailbox. ``Retry-After`` is read in one place, :func:`_retry_after`.
+requests in flight per mailbox. ``Retry-After`` is read by
+:func:`connectors.retry.retry_after_seconds`, as every connector reads it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from connectors.base import AccountSpec
 from connectors.outlook.auth import Auth
-from connectors.retry import Backoff, retrying
+from connectors.retry import Backoff, retry_after_seconds, retrying
 from worker.core.errors import ConnectorError, PermanentError, TransientError
 from worker.core.model import UTC
 
@@ -54,25 +54,11 @@ class Reply:
 
     @property
     def retry_after(self) -> float | None:
-        return _retry_after(self.headers.get("retry-after"))
+        return retry_after_seconds(self.headers.get("retry-after"), datetime.now(UTC))
 
     @property
     def transient(self) -> bool:
         return self.status == 429 or self.status >= 500
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class _ConnectionLost(TransientError):
