@@ -18,14 +18,14 @@ logging each accepted message), in the same run:
 Prints both throughputs (emails/s) and the ratio queue / bare; target >= 0.5. It also
 checks that the server got every key of each phase exactly once.
 
-The bare loop's messages are what production builds: ``services.deliver`` itself, run
+The bare loop's messages are what production builds: ``deliver.deliver`` itself, run
 in this process beforehand with a transport that keeps the messages instead of sending.
 
-``--phases N`` then runs ``services.deliver`` over N more emails in this process, one
+``--phases N`` then runs ``deliver.deliver`` over N more emails in this process, one
 at a time, with each step it calls (``store.claim``, ``settings.person``,
 ``mail.environment``, ``mail.render``, ``mail.build``, ``transport.send``,
 ``store.complete``, …) wrapped in a timer: where the consumer's time goes, without a
-profiler's overhead. ``--profile N`` runs ``services.deliver`` under cProfile over up to
+profiler's overhead. ``--profile N`` runs ``deliver.deliver`` under cProfile over up to
 1,000 rows and prints the top N functions by cumulative and by own time.
 
 Run: ``.venv/bin/python bench/emails.py [--count 10000] [--workers 4] [--consumers 1]
@@ -112,7 +112,7 @@ def plan_rows(settings: Settings, store: Store, count: int, now: datetime) -> li
 
 
 class Capture:
-    """A transport that keeps the messages ``services`` hands it (the bare loop's input)."""
+    """A transport that keeps the messages ``deliver`` hands it (the bare loop's input)."""
 
     name = "capture"
 
@@ -137,7 +137,7 @@ def cached_environment() -> Iterator[None]:
 
 
 def build_messages(cfg: Path, rows: Sequence[Row], now: datetime) -> list[EmailMessage]:
-    """The messages production builds for these rows: ``services.deliver`` itself, with a
+    """The messages production builds for these rows: ``deliver.deliver`` itself, with a
     transport that keeps them instead of sending (in a store of its own)."""
     settings = config.load(cfg)
     store = Store(settings.store_url)
@@ -257,7 +257,7 @@ def run_queue(cfg: Path, rows: Sequence[Row], workers: int, consumers: int = 1) 
 # -- where the time goes ------------------------------------------------------------------
 
 
-#: What ``services.deliver`` calls, timed by wrapping: (where it lives, attribute, label).
+#: What ``deliver.deliver`` calls, timed by wrapping: (where it lives, attribute, label).
 #: A step that a later version no longer has is skipped; the rest is "other".
 STEPS = (
     ("store", "claim", "store.claim"),
@@ -273,7 +273,7 @@ STEPS = (
 
 
 def run_phases(cfg: Path, rows: Sequence[Row]) -> dict[str, float]:
-    """``services.deliver`` over ``rows`` one at a time in this process, with each step
+    """``deliver.deliver`` over ``rows`` one at a time in this process, with each step
     it calls wrapped in a timer; seconds per step, plus "other" and "deliver (total)"."""
     settings = config.load(cfg)
     store = Store(settings.store_url)
@@ -465,7 +465,7 @@ def measure(sink: Sink, work: Path, args: argparse.Namespace) -> bool:
         total = spent.pop("deliver (total)")
         warm = spent.pop("render, environment kept")
         print(
-            f"  -- services.deliver, one email at a time in this process, {args.phases:,} emails "
+            f"  -- deliver.deliver, one email at a time in this process, {args.phases:,} emails "
             + "-" * 4
         )
         for step, seconds in spent.items():

@@ -11,7 +11,7 @@ row for each send that is due now. Rules for every program:
   their next working morning) — never dropped;
 * a follow-up's commitments are read from the 1:1's description when it is sent, and
   never stored; a reflection's words about its days are made when it is sent
-  (:mod:`worker.cycle.sending`).
+  (:mod:`worker.cycle.deliver`).
 """
 
 from __future__ import annotations

@@ -314,7 +314,7 @@ def finish_pending(rt: Runtime, now: datetime) -> list[Delivery]:
 
 
 def execute(rt: Runtime, row: OutboxRow, now: datetime) -> str:
-    """Carry out one calendar-write row (called by services.deliver after the claim)."""
+    """Carry out one calendar-write row (called by deliver.deliver after the claim)."""
     change = replace(_load(row.payload["change"]), key=row.key)
     ref = next((r for r in rt.refs() if r.key == row.payload["calendar_key"]), None)
     if ref is None:

@@ -3,7 +3,7 @@ and the facts its send-time words about the next working day are made from.
 
 The values are decided here (:func:`context`); what they say about "today" and
 "tomorrow" is worded when the email goes out (:func:`worker.core.wording.reflection_at_send`,
-from :mod:`worker.cycle.sending`). Pure: no I/O, no clock.
+from :mod:`worker.cycle.deliver`). Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
