@@ -22,6 +22,10 @@ counted as events in an unknown zone.
 Event ids: the UID; for an occurrence of a recurring series, ``UID@RECURRENCE-ID`` with
 the RECURRENCE-ID in UTC (``uid@20261104T090000Z``), or as ``YYYYMMDD`` for an all-day
 series, whose instants depend on the reader's zone.
+
+This module parses, repairs and expands; :mod:`connectors._ical_map` maps one expanded
+component to an Event (ids, times, status, response, transparency, type, emails). Its
+``prop_text`` and ``TYPE_PROPERTY`` stay importable from here.
 """
 
 from __future__ import annotations
@@ -43,6 +47,15 @@ import x_wr_timezone
 
 from connectors import _zones
 from connectors._bounds import Budget, bound_series
+from connectors._ical_map import (
+    TYPE_PROPERTY,
+    Series,
+    in_window,
+    prop_text,
+    recurrence_key,
+    this_and_future,
+    to_event,
+)
 from connectors._readaround import (
     NO_START_NEEDED,
     SALVAGED,
@@ -51,39 +64,27 @@ from connectors._readaround import (
     mixed,
     one_line,
     salvage,
-    written_length,
 )
-from connectors.base import BLOCK_PROPERTY
 from worker.core.errors import CalendarUnreadable, Problem
-from worker.core.model import (
-    UTC,
-    CalendarRef,
-    Event,
-    EventType,
-    Response,
-    Status,
-    TimeRange,
-    Transparency,
-)
+from worker.core.model import UTC, CalendarRef, Event, TimeRange
+
+__all__ = [
+    "FIX_FILE",
+    "RACY_NS",
+    "TYPE_PROPERTY",
+    "description",
+    "events_between",
+    "parse",
+    "prop_text",
+    "racy",
+    "unreadable",
+    "zone_of",
+]
 
 logger = logging.getLogger(__name__)
 
 FIX_FILE = "export the calendar again or fix the file"
 RACY_NS = 2_000_000_000
-TYPE_PROPERTY = "X-STEADYHAND-TYPE"
-_PARTSTAT = {
-    "ACCEPTED": Response.ACCEPTED,
-    "TENTATIVE": Response.TENTATIVE,
-    "DECLINED": Response.DECLINED,
-    "DELEGATED": Response.DECLINED,  # handed on to someone else: the owner is not going
-    "NEEDS-ACTION": Response.NEEDS_ACTION,
-}
-_STEADYHAND_TYPES = {
-    "focus": EventType.FOCUS,
-    "out_of_office": EventType.OUT_OF_OFFICE,
-    "working_location": EventType.WORKING_LOCATION,
-}
-_OOO_CATEGORIES = {"out of office", "ooo"}
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 _SINGLE_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID")
 # Exchange 2003 writes "BYDAY=MO, TU, WE": spaces no RRULE parser accepts.
@@ -183,7 +184,7 @@ def _where(exc: Exception, data: bytes) -> str:
     return shown
 
 
-# -- expansion and mapping ------------------------------------------------------------
+# -- expansion -------------------------------------------------------------------------
 def events_between(
     calendars: Iterable[icalendar.Calendar],
     cal: CalendarRef,
@@ -210,12 +211,12 @@ def events_between(
             series = _prepare(calendar, tz, notes, source)
             for component in _expand(calendar, window, tz, source, notes, budget):
                 try:
-                    event = _to_event(component, cal, tz, series, etag)
+                    event = to_event(component, cal, tz, series, etag)
                 except Exception as exc:
                     why = f"cannot be read: {_reason(exc)}"
                     notes.skipped(why, source, str(component.get("UID", "?")))
                     continue
-                if _in_window(event, window):
+                if in_window(event, window):
                     found[event.id] = event
                     _note_event(event, series, notes, source)
     except CalendarUnreadable:
@@ -225,7 +226,7 @@ def events_between(
     return list(found.values())
 
 
-def _note_event(event: Event, series: _Series, notes: Notes, source: str) -> None:
+def _note_event(event: Event, series: Series, notes: Notes, source: str) -> None:
     """Count what this stored event was read around: an unknown zone, a DST gap."""
     uid = event.series_id or event.id
     unknown = series.unknown.get(uid)
@@ -235,7 +236,7 @@ def _note_event(event: Event, series: _Series, notes: Notes, source: str) -> Non
         notes.repaired("zero length across a DST gap: kept its written length", source, event.id)
 
 
-def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: str) -> _Series:
+def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: str) -> Series:
     """Repair what is safe to repair in place and leave out malformed events, each by its
     rule (docs/calendars.md); return what identifies series occurrences."""
     read_as = tz.key
@@ -256,7 +257,7 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: s
         except Exception:
             continue  # a bad definition: times using it are read as floating
     kept: list[Any] = []
-    series = _Series()
+    series = Series()
     component: Any
     for component in calendar.subcomponents:
         if component.name != "VEVENT":
@@ -294,47 +295,12 @@ def _prepare(calendar: icalendar.Calendar, tz: ZoneInfo, notes: Notes, source: s
         if any(name in component for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
             series.uids.add(str(uid))
         recurrence = component.get("RECURRENCE-ID")
-        if _this_and_future(recurrence):
-            key = (str(uid), _recurrence_key(recurrence.dt, tz))
+        if this_and_future(recurrence):
+            key = (str(uid), recurrence_key(recurrence.dt, tz))
             series.shifts[key] = _shift(component["DTSTART"].dt, recurrence.dt, tz)
         kept.append(component)
     calendar.subcomponents = kept
     return series
-
-
-class _Series:
-    """UIDs of recurring series, and how far each RANGE=THISANDFUTURE override moved."""
-
-    def __init__(self) -> None:
-        self.uids: set[str] = set()
-        self.shifts: dict[tuple[str, str], timedelta] = {}
-        # What every instance of one source component shares, read once: the instances
-        # are shallow copies, so they share its UID value (kept here, so its id stays).
-        self.static: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self.unknown: dict[str, tuple[str, str]] = {}  # UID -> (unknown TZID, read as)
-        self.gap_repaired: set[str] = set()  # ids of events a DST gap shrank
-
-    def key(self, uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo) -> str:
-        """The RECURRENCE-ID part of an occurrence's id: where it was before any move.
-
-        Occurrences after a RANGE=THISANDFUTURE override all carry its RECURRENCE-ID;
-        each one's own is its start minus the override's shift.
-        """
-        recurrence = component.get("RECURRENCE-ID")
-        if recurrence is None:
-            return _recurrence_key(raw_start, tz)
-        own = _recurrence_key(recurrence.dt, tz)
-        shift = self.shifts.get((uid, own)) if _this_and_future(recurrence) else None
-        if shift is None:
-            return own
-        if not isinstance(raw_start, datetime):
-            return _recurrence_key(raw_start - timedelta(days=shift.days), tz)
-        return _recurrence_key(_zones.aware(raw_start, tz).astimezone(UTC) - shift, tz)
-
-
-def _this_and_future(recurrence: Any) -> bool:
-    params = getattr(recurrence, "params", {})
-    return str(params.get("RANGE", "")).upper() == "THISANDFUTURE"
 
 
 def _shift(start: date | datetime, recurrence: date | datetime, tz: ZoneInfo) -> timedelta:
@@ -405,158 +371,7 @@ def _reason(exc: BaseException) -> str:
     return one_line(_QUOTED.sub("…", first), 100) or type(exc).__name__
 
 
-def _to_event(
-    component: Any, cal: CalendarRef, tz: ZoneInfo, series: _Series, etag: str | None
-) -> Event:
-    uid = str(component["UID"])
-    raw_start = component["DTSTART"].dt
-    raw_end = component["DTEND"].dt if "DTEND" in component else None
-    all_day = not isinstance(raw_start, datetime)
-    start = _zones.aware(raw_start, tz)
-    if raw_end is None:
-        end = _zones.aware(raw_start + timedelta(days=1), tz) if all_day else start
-    else:
-        end = _zones.aware(raw_end, tz)
-    if all_day and end <= start:  # DTEND == DTSTART on an all-day event: one day meant
-        end = _zones.aware(raw_start + timedelta(days=1), tz)
-    event_id = _event_id(uid, component, raw_start, tz, series)
-    if not all_day:  # compared in UTC: Python compares times of one zone by the wall clock
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
-        length = written_length(raw_start, raw_end) if raw_end is not None else None
-        if end <= start and length is not None:  # a DST gap took its length: keep the written one
-            end = start + length
-            series.gap_repaired.add(event_id)
-    end = max(start, end)
-    series_id = uid if uid in series.uids else None
-    uid_value = component["UID"]
-    shared = series.static.get(id(uid_value))
-    if shared is None or shared[0] is not uid_value:
-        shared = (uid_value, _shared_fields(component, cal))
-        series.static[id(uid_value)] = shared
-    return Event(
-        id=event_id,
-        calendar_id=cal.location,
-        start=start,
-        end=end,
-        all_day=all_day,
-        series_id=series_id,
-        etag=etag,
-        **shared[1],
-    )
-
-
-def _event_id(
-    uid: str, component: Any, raw_start: date | datetime, tz: ZoneInfo, series: _Series
-) -> str:
-    if uid not in series.uids:
-        return uid
-    return f"{uid}@{series.key(uid, component, raw_start, tz)}"
-
-
-def _shared_fields(component: Any, cal: CalendarRef) -> dict[str, Any]:
-    """The fields of an event that do not change from one instance to the next."""
-    owner = cal.owner.strip().lower()
-    organizer = _email(component.get("ORGANIZER"))
-    attendees = list(_as_list(component.get("ATTENDEE")))
-    block = prop_text(component, BLOCK_PROPERTY)
-    return {
-        "status": _status(prop_text(component, "STATUS")),
-        "response": _response(owner, organizer, attendees),
-        "transparency": _transparency(component),
-        "event_type": _event_type(component),
-        "attendees": tuple(dict.fromkeys(e for e in map(_email, attendees) if e)),
-        "organizer": organizer,
-        "owned_block_id": block or None,
-        "title": prop_text(component, "SUMMARY"),
-    }
-
-
-def _in_window(event: Event, window: TimeRange) -> bool:
-    if event.start == event.end:  # a moment: inside when the half-open window holds it
-        return window.contains(event.start)
-    return event.range.overlaps(window)
-
-
-def _recurrence_key(moment: date | datetime, tz: ZoneInfo) -> str:
-    if not isinstance(moment, datetime):
-        return moment.strftime("%Y%m%d")
-    return _zones.aware(moment, tz).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def prop_text(component: Any, name: str) -> str | None:
-    values = _as_list(component.get(name))
-    if not values:
-        return None
-    text = str(values[0]).strip()
-    return text or None
-
-
-def _email(address: Any) -> str | None:
-    if address is None:
-        return None
-    value = str(address).strip()
-    if value.lower().startswith("mailto:"):
-        value = value[len("mailto:") :].strip()
-    elif "@" not in value or ":" in value:
-        params = getattr(address, "params", {})
-        value = str(params.get("EMAIL", "")).strip()
-        value = value[len("mailto:") :] if value.lower().startswith("mailto:") else value
-    value = "".join(value.split())  # a line fold inside an address leaves a space behind
-    return value.lower() if "@" in value else None
-
-
-def _status(value: str | None) -> Status:
-    value = (value or "").upper()
-    if value == "CANCELLED":
-        return Status.CANCELLED
-    if value == "TENTATIVE":
-        return Status.TENTATIVE
-    return Status.CONFIRMED
-
-
-def _response(owner: str, organizer: str | None, attendees: list[Any]) -> Response:
-    if organizer == owner:
-        return Response.ORGANIZER
-    for attendee in attendees:
-        if _email(attendee) == owner:
-            partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "NEEDS-ACTION"))
-            return _PARTSTAT.get(partstat.upper(), Response.NEEDS_ACTION)
-    return Response.ORGANIZER
-
-
-def _transparency(component: Any) -> Transparency:
-    transp = (prop_text(component, "TRANSP") or "").upper()
-    if not transp:
-        transp = "TRANSPARENT" if _cdo_busy(component) == "FREE" else ""
-    return Transparency.FREE if transp == "TRANSPARENT" else Transparency.BUSY
-
-
-def _cdo_busy(component: Any) -> str:
-    return (prop_text(component, "X-MICROSOFT-CDO-BUSYSTATUS") or "").upper()
-
-
-def _event_type(component: Any) -> EventType:
-    tagged = (prop_text(component, TYPE_PROPERTY) or "").lower()
-    if tagged in _STEADYHAND_TYPES:
-        return _STEADYHAND_TYPES[tagged]
-    if _cdo_busy(component) == "OOF":
-        return EventType.OUT_OF_OFFICE
-    categories: set[str] = set()
-    for value in _as_list(component.get("CATEGORIES")):
-        cats = getattr(value, "cats", None)
-        items = cats if cats is not None else str(value).split(",")
-        categories.update(str(c).strip().lower() for c in items)
-    if categories & _OOO_CATEGORIES:
-        return EventType.OUT_OF_OFFICE
-    return EventType.DEFAULT
-
-
+# -- a description, read on demand -----------------------------------------------------
 def description(calendars: Sequence[icalendar.Calendar], event_id: str, tz: ZoneInfo) -> str | None:
     """The DESCRIPTION of the event ``event_id`` (an instance's own override when it has
     one, else its series'); None when there is none. Read on demand, never stored."""
@@ -569,7 +384,7 @@ def description(calendars: Sequence[icalendar.Calendar], event_id: str, tz: Zone
                 return prop_text(component, "DESCRIPTION")
             if found == uid:
                 rid = component.get("RECURRENCE-ID")
-                if rid is not None and _recurrence_key(rid.dt, tz) == recurrence:
+                if rid is not None and recurrence_key(rid.dt, tz) == recurrence:
                     return prop_text(component, "DESCRIPTION")
                 if rid is None:
                     series = component
