@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from connectors.secrets import RedactFilter, TokenStore, redact
@@ -453,5 +453,8 @@ _value = st.text(
     ),
 )
 def test_no_credential_survives_redaction(value: str, field: str, shape: str) -> None:
-    line = shape.format(k=field.upper() if len(value) % 2 else field, v=value)
+    key = field.upper() if len(value) % 2 else field
+    # A value that is part of the words around it ("Authorizatio") cannot tell us anything.
+    assume(value.lower() not in (shape.format(k=key, v="") + " [redacted]").lower())
+    line = shape.format(k=key, v=value)
     assert value not in redact(line)
