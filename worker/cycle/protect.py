@@ -52,7 +52,7 @@ from worker.core.model import (
 from worker.cycle.deliver import WRITERS, Delivery, deliver
 from worker.cycle.runtime import Runtime, person_events, policy
 from worker.cycle.sync import SyncReport, sync
-from worker.store import OutboxRow
+from worker.store import BlockRecord, OutboxRow
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +186,27 @@ def write_key(change: BlockChange, writes: int) -> str:
     )
 
 
+def _take_over(
+    rt: Runtime, person: Person, record: BlockRecord, now: datetime, became: str, why: str
+) -> None:
+    """The user owns block ``record`` from now on: marked, audited with what it became."""
+    rt.store.set_block_status(record.block_id, "taken_over", now)
+    rt.store.audit(
+        "taken_over",
+        now,
+        actor="user",
+        person=person.email,
+        subject=record.block_id,
+        detail={
+            "rule": record.rule,
+            "was": _slot(record.start, record.end, person),
+            "now": became,
+            "why": why,
+        },
+    )
+    logger.info("block %s taken over by %s: %s", record.block_id, person.email, became)
+
+
 def _notice_takeovers(
     rt: Runtime, person: Person, events: Sequence[Event], now: datetime, until: datetime
 ) -> set[str]:
@@ -199,23 +220,9 @@ def _notice_takeovers(
     copied = {bid for bid, n in live.items() if n > 1}
     for bid in sorted(copied):
         record = ledger.get(bid)
-        if record is None or record.status != "managed":
-            continue
-        rt.store.set_block_status(bid, "taken_over", now)
-        rt.store.audit(
-            "taken_over",
-            now,
-            actor="user",
-            person=person.email,
-            subject=bid,
-            detail={
-                "rule": record.rule,
-                "was": _slot(record.start, record.end, person),
-                "now": f"{live[bid]} events carry it",
-                "why": "copied on the calendar; steadyhand leaves the block and its copies alone",
-            },
-        )
-        logger.info("block %s taken over by %s: copied", bid, person.email)
+        if record is not None and record.status == "managed":
+            why = "copied on the calendar; steadyhand leaves the block and its copies alone"
+            _take_over(rt, person, record, now, f"{live[bid]} events carry it", why)
     for event in events:
         record = ledger.get(event.owned_block_id or "")
         if record is None or record.status != "managed" or record.block_id in copied:
@@ -227,21 +234,9 @@ def _notice_takeovers(
         renamed = event.title is not None and event.title != record.title
         edited = record.fingerprint is not None and record.fingerprint != _fingerprint_of(event)
         if moved or renamed or edited:
-            rt.store.set_block_status(record.block_id, "taken_over", now)
-            rt.store.audit(
-                "taken_over",
-                now,
-                actor="user",
-                person=person.email,
-                subject=record.block_id,
-                detail={
-                    "rule": record.rule,
-                    "was": _slot(record.start, record.end, person),
-                    "now": _slot(event.start, event.end, person),
-                    "why": "moved or edited on the calendar; steadyhand leaves it alone",
-                },
-            )
-            logger.info("block %s taken over by %s", record.block_id, person.email)
+            became = _slot(event.start, event.end, person)
+            why = "moved or edited on the calendar; steadyhand leaves it alone"
+            _take_over(rt, person, record, now, became, why)
     seen = {e.owned_block_id for e in events if e.owned_block_id}
     for record in ledger.values():
         if (
@@ -249,20 +244,8 @@ def _notice_takeovers(
             and record.block_id not in seen
             and now < record.start < until
         ):
-            rt.store.set_block_status(record.block_id, "taken_over", now)
-            rt.store.audit(
-                "taken_over",
-                now,
-                actor="user",
-                person=person.email,
-                subject=record.block_id,
-                detail={
-                    "rule": record.rule,
-                    "was": _slot(record.start, record.end, person),
-                    "now": "deleted",
-                    "why": "deleted on the calendar; steadyhand does not book it again",
-                },
-            )
+            why = "deleted on the calendar; steadyhand does not book it again"
+            _take_over(rt, person, record, now, "deleted", why)
     taken = {r.block_id for r in rt.store.blocks_of(person.email) if r.status == "taken_over"}
     return taken | copied
 
