@@ -3,7 +3,7 @@ so (in `run --once`, in the task log and in `doctor`), `meetings: busy` counts i
 email and in the protected blocks, and `plan` output fits 80 columns.
 
 Calendars are .ics files the CLI reads; a send decided earlier than it is delivered is
-decided through :mod:`worker.cycle.services`, as a worker that was down would have left it.
+decided through :mod:`worker.cycle.decide`, as a worker that was down would have left it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from tests.tz import NEW_YORK, at
 from worker import config
 from worker.cycle import protect as protection
 from worker.cycle import sync as syncing
+from worker.cycle.decide import decide as decide_emails
 from worker.cycle.deliver import deliver
 from worker.cycle.run import run_cycle
 from worker.cycle.runtime import Runtime
-from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 

@@ -22,10 +22,10 @@ from worker import config
 from worker.core.errors import TransientError
 from worker.core.model import Event, Response
 from worker.cycle import sync as syncing
+from worker.cycle.decide import decide as decide_emails
 from worker.cycle.deliver import LEASE
 from worker.cycle.run import run_cycle
 from worker.cycle.runtime import Runtime
-from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 

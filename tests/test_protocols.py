@@ -40,8 +40,9 @@ from worker.core.model import (
     SyncState,
     TimeRange,
 )
-from worker.cycle import services
 from worker.cycle.deliver import fill_at_send_time
+from worker.cycle.run import run_cycle
+from worker.cycle.runtime import Runtime
 from worker.store import Store
 
 CAPABILITIES = (BatchSync, ParallelReads, Describes, DeclinesConflicts, HasTokenHealth, Closes)
@@ -166,10 +167,10 @@ class Capable(Plain):
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Any]:
     settings = config.load(write(tmp_path / "steadyhand.yaml", CONFIG))
-    made: list[services.Runtime] = []
+    made: list[Runtime] = []
 
-    def make(connector: Plain) -> services.Runtime:
-        rt = services.Runtime(
+    def make(connector: Plain) -> Runtime:
+        rt = Runtime(
             settings=settings,
             store=Store(settings.store_url),
             transport=RecordingTransport(),
@@ -184,7 +185,7 @@ def runtime(tmp_path: Path) -> Iterator[Any]:
         rt.store.close()
 
 
-def follow_up(rt: services.Runtime, now: datetime) -> Any:
+def follow_up(rt: Runtime, now: datetime) -> Any:
     wanted = {"_describe": {"owner": "ana@example.com", "event_id": "m1"}}
     return fill_at_send_time(rt, "followup", wanted, now)["commitments"]
 
@@ -193,7 +194,7 @@ def test_a_connector_without_capabilities_is_driven_through_sync_and_apply(runti
     connector = Plain()
     assert offered(connector) == set()
     rt = runtime(connector)
-    report = services.run_cycle(rt, NOW)
+    report = run_cycle(rt, NOW)
     assert [r.outcome for r in report.syncs] == ["read", "read"]
     assert sorted(set(connector.calls)) == ["apply ana", "apply dee", "sync ana", "sync dee"]
     assert follow_up(rt, NOW) == []  # nothing to read the description with: a list to fill in
@@ -205,7 +206,7 @@ def test_a_connector_with_capabilities_gets_them_called(runtime: Any) -> None:
     connector = Capable()
     assert offered(connector) == {"Describes", "DeclinesConflicts", "Closes"}
     rt = runtime(connector)
-    services.run_cycle(rt, NOW)
+    run_cycle(rt, NOW)
     assert {"decline ana", "decline dee"} <= set(connector.calls)
     assert follow_up(rt, NOW) == ["send the deck"]
     rt.close()

@@ -29,10 +29,10 @@ from worker.core.model import UTC, Event, Person, WorkingHours, local_day_range
 from worker.core.schedule import daily, next_working_day, too_late
 from worker.core.wording import coming_day, reflected_day, reflection_at_send, reflection_facts
 from worker.cycle import sync as syncing
+from worker.cycle.decide import decide as decide_emails
 from worker.cycle.deliver import deliver
 from worker.cycle.run import run_cycle
 from worker.cycle.runtime import Runtime
-from worker.cycle.services import decide_emails
 from worker.programs import samples
 from worker.store import Store
 

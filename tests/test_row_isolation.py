@@ -22,10 +22,10 @@ from tests.conftest import write
 from tests.tz import BERLIN
 from worker import config, mail
 from worker.cycle import decide as emails
+from worker.cycle.decide import decide as decide_emails
 from worker.cycle.deliver import MAX_ATTEMPTS, RETRY_CAP, deliver
 from worker.cycle.run import run_cycle
 from worker.cycle.runtime import Runtime, build_transport
-from worker.cycle.services import decide_emails
 from worker.queue.tasks import register
 from worker.store import Store
 

@@ -23,8 +23,8 @@ from tests.conftest import ROOT, write
 from tests.waiting import wait_for
 from worker import config as config_mod
 from worker.cycle import sync as syncing
+from worker.cycle.decide import decide as decide_emails
 from worker.cycle.runtime import Runtime, build_transport
-from worker.cycle.services import decide_emails
 from worker.store import Store
 
 NOW = "2026-11-05T16:45:00+01:00"

@@ -2,8 +2,7 @@
 unit of its own. A calendar that fails, whatever the exception, is reported, logged once
 and recorded for ``doctor``; its stored events stay, and the others still sync.
 Calendars are read at once (``sync.concurrency``, :mod:`worker.cycle.parallel`); the store is
-written only by the calling thread. :mod:`worker.cycle.services` re-exports :func:`sync`,
-:class:`SyncReport` and :func:`sync_window`.
+written only by the calling thread.
 """
 
 from __future__ import annotations
