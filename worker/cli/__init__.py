@@ -101,7 +101,10 @@ import worker.cli.run  # noqa: E402  (run, demo)
 import worker.cli.accounts  # noqa: E402  (connect)
 import worker.cli.doctor  # noqa: E402  (doctor)
 import worker.cli.emails  # noqa: E402  (emails preview, recognize, unsubscribe)
-import worker.cli.protect  # noqa: E402, F401  (plan, apply, audit)
+import worker.cli.protect  # noqa: E402  (plan, apply, audit)
+
+# isort: split
+import worker.cli.serve  # noqa: E402, F401  (serve)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

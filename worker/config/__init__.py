@@ -33,6 +33,7 @@ from worker.config.schema import (
     SmtpSettings,
     SyncSettings,
     TeamSettings,
+    WebSettings,
 )
 from worker.config.templates import (
     TEMPLATE_CHECK_MEMORY,
@@ -73,6 +74,7 @@ __all__ = [
     "SmtpSettings",
     "SyncSettings",
     "TeamSettings",
+    "WebSettings",
     "_all_keys",
     "_parse_weeks",
     "check",

@@ -36,7 +36,10 @@ from worker.config.values import (
     EnvName,
     Feed,
     Hours,
+    Listen,
     LongDuration,
+    Network,
+    PublicUrl,
     QueueUrl,
     SendWindow,
     StoreUrl,
@@ -52,6 +55,7 @@ from worker.config.values import (
     parse_clock,
     parse_days,
     parse_duration,
+    parse_listen,
     parse_working_hours,
 )
 from worker.core.errors import ConfigError, Problem
@@ -329,6 +333,18 @@ class PrivacySettings(_Section):
     min_team_size: int = Field(5, ge=1, le=10_000)
 
 
+class WebSettings(_Section):
+    """``steadyhand serve``: where it listens, the URL links use, which proxies to believe."""
+
+    listen: Listen = "127.0.0.1:8080"
+    base_url: PublicUrl | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
 class Settings(_Section):
     """The whole of ``steadyhand.yaml``. ``source`` and ``base_dir`` are filled by :func:`load`."""
 
@@ -357,6 +373,7 @@ class Settings(_Section):
     mail: MailSettings = MailSettings()
     emails: EmailsSettings = EmailsSettings()
     privacy: PrivacySettings = PrivacySettings()
+    web: WebSettings = WebSettings()
 
     # -- resolved views ------------------------------------------------------------
     def path(self, value: Path | str) -> Path:

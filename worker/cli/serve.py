@@ -1,0 +1,78 @@
+"""``steadyhand serve``: the web process (uvicorn running :func:`worker.web.create_app`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Generator
+
+import uvicorn
+
+from connectors.secrets import KEY_ENV, MAKE_KEY
+from worker import config as config_mod
+from worker.cli.app import ConfigOpt, LogLevel, _config_path, app, err, log_by_default
+from worker.core.model import redact_location
+from worker.store import Store
+from worker.web import create_app
+
+logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGINT or SIGTERM ends the command with exit 0: uvicorn
+    shuts down gracefully, then raises the signal again (which would kill the process)."""
+
+    stopped_by: tuple[int, ...] = ()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.stopped_by = tuple(self._captured_signals)
+                self._captured_signals.clear()
+
+
+@app.command()
+def serve(config: ConfigOpt = None) -> None:
+    """The web process: GET /healthz says whether the store answers. Stop it with Ctrl-C.
+
+    It needs STEADYHAND_SECRET_KEY and listens on web.listen (default 127.0.0.1:8080)."""
+    if not os.environ.get(KEY_ENV, "").strip():
+        err.print(
+            f"error: {KEY_ENV} is not set — make a key with {MAKE_KEY} and export "
+            f"{KEY_ENV}=… (keep it out of the repo)",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2)
+    path, _found = _config_path(config)
+    settings = config_mod.load(path)
+    log_by_default(LogLevel.info)
+    host, port = settings.web.address
+    web_app = create_app(settings, lambda: Store(settings.store_url))
+    server = _Server(
+        uvicorn.Config(
+            web_app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=list(settings.web.trusted_proxies),  # empty: trust none
+            log_config=None,  # our logging (the -v, --log-level and --log-format options)
+            access_log=False,
+            server_header=False,
+        )
+    )
+    shown = f"[{host}]" if ":" in host else host
+    logger.info(
+        "steadyhand web serving on http://%s:%s (store %s)",
+        shown,
+        port,
+        redact_location(settings.store),
+    )
+    server.run()
+    if server.stopped_by:
+        logger.info("steadyhand web stopped (%s)", signal.Signals(server.stopped_by[0]).name)
