@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from jinja2 import DictLoader, StrictUndefined
 
 from tests.conftest import ROOT, write
-from worker import mail, sandbox
+from worker import budget, mail, sandbox
 from worker.programs import samples
 
 X = "Subject: x\n"
@@ -148,8 +148,8 @@ def team_templates(folder: Path, body: str) -> Path:
 def hostile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each hostile template, with a smaller time and loop budget than the defaults so
     that the whole set runs in seconds (the memory test below uses the defaults)."""
-    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", 0.5)
-    monkeypatch.setattr(sandbox, "MAX_LOOP_ROUNDS", 20_000)
+    monkeypatch.setattr(budget, "MAX_RENDER_SECONDS", 0.5)
+    monkeypatch.setattr(budget, "MAX_LOOP_ROUNDS", 20_000)
     return str(request.param)
 
 
@@ -201,7 +201,7 @@ def test_a_render_stops_at_its_deadline(tmp_path: Path) -> None:
     started = time.monotonic()
     with (
         pytest.raises(mail.TemplateProblem, match=r"ran for more than 0\.2 s"),
-        sandbox.budget(0.2),
+        budget.budget(0.2),
     ):
         mail.render(env, "reflection", samples.context("reflection") or {})
     assert time.monotonic() - started < 2

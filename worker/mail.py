@@ -37,11 +37,12 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_auto
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
+from worker.budget import BudgetExceeded, budget
 from worker.core.errors import Problem, UserError
 from worker.core.model import UTC
 from worker.programs import samples
 from worker.resources import shipped
-from worker.sandbox import BudgetedEnvironment, BudgetExceeded, budget
+from worker.sandbox import BudgetedEnvironment
 
 MAX_PART_BYTES = 256 * 1024
 

@@ -14,6 +14,7 @@ builds (:meth:`Settings.persons`, :meth:`Settings.calendar_ref`); nobody threads
 
 from __future__ import annotations
 
+from worker.config.emails import EmailsSettings
 from worker.config.loading import (
     MAX_PROBLEMS,
     _all_keys,
@@ -25,7 +26,6 @@ from worker.config.loading import (
 from worker.config.schema import (
     AccountSettings,
     CalendarSettings,
-    EmailsSettings,
     MailSettings,
     PersonSettings,
     ProtectRule,
@@ -33,7 +33,6 @@ from worker.config.schema import (
     SmtpSettings,
     SyncSettings,
     TeamSettings,
-    WebSettings,
 )
 from worker.config.templates import (
     TEMPLATE_CHECK_MEMORY,
@@ -54,6 +53,7 @@ from worker.config.values import (
     parse_duration,
     parse_working_hours,
 )
+from worker.config.web import WebSettings
 
 __all__ = [
     "DEFAULT_NAME",

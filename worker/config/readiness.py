@@ -27,7 +27,7 @@ from worker.config.values import _CONTROL, _shown
 from worker.core.errors import Problem
 
 if TYPE_CHECKING:
-    from worker.config.loading import _Locator
+    from worker.config.problems import _Locator
 
 #: How ``ics:`` tells a feed from a file (the same test as its validator).
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")

@@ -13,16 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from connectors.base import AccountSpec
+from worker.config.emails import EmailsSettings
 from worker.config.values import (
     DAY,
     MAX_NAME,
@@ -36,39 +35,27 @@ from worker.config.values import (
     EnvName,
     Feed,
     Hours,
-    Listen,
     LongDuration,
-    Network,
-    PublicUrl,
     QueueUrl,
-    SendWindow,
     StoreUrl,
     SyncEvery,
     Text,
     TimeRange,
     TimeZone,
     WebUrl,
-    WeekDuration,
     _address,
     _one_sender,
+    _Section,
     _shown,
-    parse_clock,
-    parse_days,
     parse_duration,
-    parse_listen,
     parse_working_hours,
 )
+from worker.config.web import WebSettings
 from worker.core.errors import ConfigError, Problem
 from worker.core.model import CalendarRef, Person, SyncLimits, Team, redact_location
 
 #: What makes a busy event a meeting (docs/metrics.md); unset means ``attendees``.
 Meetings = Literal["attendees", "busy"]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, arbitrary_types_allowed=True
-    )
 
 
 # -- sections ----------------------------------------------------------------------------
@@ -263,86 +250,9 @@ class MailSettings(_Section):
         return self
 
 
-class ReflectionSettings(_Section):
-    to: Audience = "leaders"
-    at: Clock = time(16, 30)
-    days: Days = frozenset(range(5))
-    within: SendWindow = timedelta(hours=4)
-
-
-def _weekly_at(value: str) -> tuple[int, time]:
-    """``"fri 10:00"`` -> ``(4, time(10))``; a ValueError saying how to write it."""
-    day, _, clock = value.strip().partition(" ")
-    days = parse_days(day)
-    if len(days) != 1:
-        raise ValueError(f'{value!r} — write one day and a time, e.g. "fri 10:00"')
-    return next(iter(days)), parse_clock(clock)
-
-
-class WeeklySettings(_Section):
-    """A weekly send: ``at`` as written (``"fri 10:00"``), parsed into :attr:`weekday`
-    (0 = Monday) and :attr:`clock` when the settings are read."""
-
-    to: Audience = "leaders"
-    at: str = "fri 10:00"
-    _when: tuple[int, time] = PrivateAttr(default=(4, time(10)))
-
-    @field_validator("at")
-    @classmethod
-    def _weekly(cls, value: str) -> str:
-        _weekly_at(value)
-        return value
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._when = _weekly_at(self.at)
-
-    @property
-    def weekday(self) -> int:
-        """The day of ``at`` (0 = Monday)."""
-        return self._when[0]
-
-    @property
-    def clock(self) -> time:
-        """The time of day of ``at``."""
-        return self._when[1]
-
-
-class FollowupSettings(_Section):
-    after: Literal["one_on_one"] = "one_on_one"
-    delay: WeekDuration = timedelta(minutes=30)
-
-
-class OverloadMailSettings(_Section):
-    to: Literal["person"] = "person"
-    notify_leader: bool = False
-    lookahead: WeekDuration = timedelta(days=1)
-
-
-class EmailsSettings(_Section):
-    """A program runs only when it has a section here."""
-
-    reflection: ReflectionSettings | None = None
-    recognition: WeeklySettings | None = None
-    followup: FollowupSettings | None = None
-    overload: OverloadMailSettings | None = None
-    digest: WeeklySettings | None = None
-
-
 class PrivacySettings(_Section):
     store_titles: bool = False
     min_team_size: int = Field(5, ge=1, le=10_000)
-
-
-class WebSettings(_Section):
-    """``steadyhand serve``: where it listens, the URL links use, which proxies to believe."""
-
-    listen: Listen = "127.0.0.1:8080"
-    base_url: PublicUrl | None = None
-    trusted_proxies: tuple[Network, ...] = ()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return parse_listen(self.listen)
 
 
 class Settings(_Section):

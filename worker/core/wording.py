@@ -152,6 +152,19 @@ def reason_felt(reasons: Sequence[str]) -> str:
     return ", ".join(REASON_FELT.get(r, r) for r in reasons)
 
 
+#: The reasons measured in minutes: (the limit's option, the day's figure, words, bound).
+_MINUTE_REASONS = {
+    "back_to_back": ("max_chain_minutes", "longest_chain_minutes", "back to back", "limit"),
+    "no_focus": ("min_focus_minutes", "focus_minutes", "of focus time", "minimum"),
+    "after_hours": (
+        "max_after_hours_minutes",
+        "after_hours_meeting_minutes",
+        "outside working hours",
+        "limit",
+    ),
+}
+
+
 def reason_text(code: str, day: Mapping[str, Any], limits: Mapping[str, Any]) -> str:
     """One overload reason in plain words, quoting the limit it crossed (``limits``: the
     ``overload:`` settings as numbers), e.g. ``back_to_back: 240 min back to back
@@ -163,27 +176,11 @@ def reason_text(code: str, day: Mapping[str, Any], limits: Mapping[str, Any]) ->
             f"meeting_load: {percent(load, avoid=limit)} % of working time in meetings "
             f"(limit {percent(limit)} %)"
         )
-    if code == "back_to_back":
-        limit = float(limits["max_chain_minutes"])
-        value = float(day.get("longest_chain_minutes") or 0.0)
-        return (
-            f"back_to_back: {figure(value, avoid=limit)} min back to back "
-            f"(limit {as_written(limit)})"
-        )
-    if code == "no_focus":
-        limit = float(limits["min_focus_minutes"])
-        value = float(day.get("focus_minutes") or 0.0)
-        return (
-            f"no_focus: {figure(value, avoid=limit)} min of focus time "
-            f"(minimum {as_written(limit)})"
-        )
-    if code == "after_hours":
-        limit = float(limits["max_after_hours_minutes"])
-        value = float(day.get("after_hours_meeting_minutes") or 0.0)
-        return (
-            f"after_hours: {figure(value, avoid=limit)} min outside working hours "
-            f"(limit {as_written(limit)})"
-        )
+    if code in _MINUTE_REASONS:
+        limit_key, day_key, words, bound = _MINUTE_REASONS[code]
+        limit = float(limits[limit_key])
+        value = float(day.get(day_key) or 0.0)
+        return f"{code}: {figure(value, avoid=limit)} min {words} ({bound} {as_written(limit)})"
     if code == "double_booked":
         value = float(day.get("double_booked_minutes") or 0.0)
         return f"double_booked: {figure(value, avoid=0.0)} min double-booked"
