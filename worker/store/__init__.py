@@ -13,7 +13,8 @@ is a no-op, so deciding twice sends once.
 The queries live beside the tables they read: :mod:`.events` (calendars, events, sync
 state, read notes), :mod:`.outbox` (the rows' states, sweeps, stuck claims),
 :mod:`.ledger` (idempotency keys, emails sent, unsubscribes, ticks, blocks written),
-:mod:`.audit` (the audit log); :class:`Store` composes them over one engine.
+:mod:`.audit` (the audit log), :mod:`.answers` (what people answered through the web
+service, and their pause); :class:`Store` composes them over one engine.
 """
 
 from __future__ import annotations
@@ -27,18 +28,19 @@ from sqlalchemy import Engine, create_engine, delete, event, inspect, select, up
 from connectors.secrets import private_file
 from worker.core.errors import Problem, UserError
 from worker.core.model import redact_location
+from worker.store.answers import Answer, AnswerQueries
 from worker.store.audit import AuditQueries
 from worker.store.events import CalendarStatus, EventQueries
 from worker.store.ledger import BlockRecord, LedgerQueries
 from worker.store.outbox import OutboxQueries, OutboxRow
 from worker.store.tables import blocks, events, metadata, sync_state
 
-__all__ = ["BlockRecord", "CalendarStatus", "OutboxRow", "Store"]
+__all__ = ["Answer", "BlockRecord", "CalendarStatus", "OutboxRow", "Store"]
 
 logger = logging.getLogger(__name__)
 
 
-class Store(EventQueries, OutboxQueries, LedgerQueries, AuditQueries):
+class Store(EventQueries, OutboxQueries, LedgerQueries, AuditQueries, AnswerQueries):
     """One database. ``url`` is a SQLAlchemy URL (``sqlite:////abs/path.db``, ``postgresql://…``)."""
 
     def __init__(self, url: str) -> None:

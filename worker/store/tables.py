@@ -145,6 +145,34 @@ unsubscribes = Table(
     Column("at_ts", Float, nullable=False),
 )
 
+#: What people answered through the web service's links: one row per question of a
+#: program's period (a reflection's ``score``, ``moved`` and ``dampened`` for a day). The
+#: private journal ("Your last 30 days") is the reflection rows of its owner.
+answers = Table(
+    "answers",
+    metadata,
+    Column("person", String(320), primary_key=True),
+    Column("program", String(32), primary_key=True),
+    Column("period", String(64), primary_key=True),
+    Column("question", String(64), primary_key=True),
+    Column("score", Integer),
+    Column("text", Text),
+    Column("created_ts", Float, nullable=False),
+    Column("updated_ts", Float, nullable=False),
+    Index("ix_answers_program_period", "program", "period"),
+    Index("ix_answers_updated", "updated_ts"),
+)
+
+#: A person's own choices beyond per-program opt-outs (``unsubscribes``): a pause of every
+#: email up to and including ``paused_until`` (an ISO date in their zone).
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("person", String(320), primary_key=True),
+    Column("paused_until", String(10)),
+    Column("updated_ts", Float, nullable=False),
+)
+
 ticks = Table(
     "ticks",
     metadata,
