@@ -29,10 +29,16 @@ RUNS = {
 }
 
 
+#: A link's token: signed with the demo's key, made afresh in each folder it runs in.
+TOKEN = re.compile(r"/(answer|journal|unsubscribe|preferences)/[A-Za-z0-9_.%-]+")
+
+
 def _steady(text: str, folder: Path) -> str:
-    """The output without what differs from run to run: the folder it ran in and the
-    time each calendar's read took (the sync table, whose widths follow those times)."""
+    """The output without what differs from run to run: the folder it ran in, the
+    tokens of links (signed with a key made per folder) and the time each calendar's
+    read took (the sync table, whose widths follow those times)."""
     text = text.replace(str(folder), "<DIR>")
+    text = TOKEN.sub(r"/\1/<TOKEN>", text)
     text = re.sub(r"\nCalendars *\n┏.*?\n└[─┴]*┘\n", "\n<sync table>\n", text, flags=re.S)
     return re.sub(r"\b\d+ ms\b", "<ms>", text)
 

@@ -12,6 +12,8 @@ from tests.conftest import write
 from tests.tz import BERLIN
 from worker import mail
 from worker.core.errors import UserError
+from worker.core.model import UTC
+from worker.links import BadLink, Links, Purpose
 
 NOW = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
 
@@ -113,19 +115,18 @@ def test_config_check_reports_a_broken_team_template_with_its_line(run_cli, proj
     assert f"{project / 'tpl' / 'reflection.html.j2'}:3: template error:" in result.err
 
 
-def test_one_click_unsubscribe_links_are_signed_per_recipient_and_program(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The link format changed: an itsdangerous token (salt, expiry) replaces email+sig.
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+def test_one_click_unsubscribe_links_are_signed_per_recipient_and_program() -> None:
+    # Made by worker.links since issue 13: an itsdangerous token (salt, expiry, period).
     base = "https://steadyhand.example.com/unsubscribe"
-    ana = mail.unsubscribe_link(base, "Ana@example.com", "reflection")
+    now = datetime(2026, 11, 5, 15, 45, tzinfo=UTC)
+    links = Links("k1", unsubscribe_url=base)
+    ana = links.unsubscribe_link("Ana@example.com", "reflection", "2026-11-05", now)
     assert ana is not None and ana.startswith(base + "?token=")
     token = ana.split("token=", 1)[1]
-    assert mail.verify_unsubscribe(token) == ("ana@example.com", "reflection")
-    assert ana != mail.unsubscribe_link(base, "bo@example.com", "reflection")
-    assert ana != mail.unsubscribe_link(base, "ana@example.com", "digest")
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k2")
-    with pytest.raises(UserError, match="not valid"):  # unforgeable without the key
-        mail.verify_unsubscribe(token)
-    assert mail.unsubscribe_link(None, "ana@example.com", "reflection") is None
+    claim = links.verify(Purpose.UNSUBSCRIBE, token, now)
+    assert (claim.email, claim.program) == ("ana@example.com", "reflection")
+    assert ana != links.unsubscribe_link("bo@example.com", "reflection", "2026-11-05", now)
+    assert ana != links.unsubscribe_link("ana@example.com", "digest", "2026-11-05", now)
+    with pytest.raises(BadLink, match="invalid"):  # unforgeable without the key
+        Links("k2").verify(Purpose.UNSUBSCRIBE, token, now)
+    assert Links("k1").unsubscribe_link("ana@example.com", "reflection", "", now) is None

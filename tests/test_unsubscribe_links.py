@@ -1,17 +1,17 @@
-"""One-click unsubscribe links that cannot be forged, in one plain header (issue 10, item 6)."""
+"""One-click unsubscribe links that cannot be forged, in one plain header (issue 10, item 6;
+since issue 13 made by :class:`worker.links.Links`)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-import time
 from datetime import datetime, timedelta
 from email.parser import BytesParser
 from email.policy import SMTP
 from pathlib import Path
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from connectors.smtp import MaildirTransport, SmtpTransport
 from tests.conftest import write
@@ -19,6 +19,7 @@ from tests.test_smtp import Server
 from tests.tz import BERLIN
 from worker import mail
 from worker.core.errors import UserError
+from worker.links import BadLink, Claim, Links, Purpose
 
 NOW = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
 BASE = "https://steadyhand.example.com/unsubscribe"
@@ -71,55 +72,51 @@ emails:
     assert b"https://" not in path.read_bytes().split(b"\n\n", 1)[0]
 
 
-def test_a_signed_link_names_its_recipient_and_program_and_nothing_else_opens_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
-    link = mail.unsubscribe_link(BASE, "Ana@Example.com", "digest")
+def test_a_signed_link_names_its_recipient_and_program_and_nothing_else_opens_it() -> None:
+    links = Links("k1", unsubscribe_url=BASE)
+    link = links.unsubscribe_link("Ana@Example.com", "digest", "2026-W45", NOW)
     assert link is not None and link.startswith(BASE + "?token=")
     token = token_of(link)
-    assert mail.verify_unsubscribe(token) == ("ana@example.com", "digest")
-    assert mail.unsubscribe_link(BASE + "?team=a", "ana@example.com", "digest").startswith(  # type: ignore[union-attr]
+    assert links.verify(Purpose.UNSUBSCRIBE, token, NOW) == Claim(
+        Purpose.UNSUBSCRIBE, "ana@example.com", "digest", "2026-W45"
+    )
+    with_query = Links("k1", unsubscribe_url=BASE + "?team=a")
+    assert str(with_query.unsubscribe_link("ana@example.com", "digest", "", NOW)).startswith(
         BASE + "?team=a&token="
     )
     # tampered: another recipient in the payload, or one character of the signature
     forged = URLSafeTimedSerializer("guess", salt="unsubscribe").dumps(
-        {"e": "bo@example.com", "p": "*"}
+        {"e": "bo@example.com", "p": "*", "d": ""}
     )
     # (the first character of the signature: the last one may carry only padding bits)
     at = token.rindex(".") + 1
     flipped = token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
-    # foreign: the right key but another purpose (salt)
-    other_purpose = URLSafeTimedSerializer("k1", salt="answer").dumps(
-        {"e": "ana@example.com", "p": "digest"}
-    )
+    # foreign: the right key but another purpose (salt), or the same token under another key
+    other_purpose = Links("k1").token(Purpose.ANSWER, "ana@example.com", "digest", "", NOW)
     for bad in (forged, flipped, other_purpose, "", "not-a-token", token + "x"):
-        with pytest.raises(UserError, match="not valid"):
-            mail.verify_unsubscribe(bad)
+        with pytest.raises(BadLink) as refused:
+            links.verify(Purpose.UNSUBSCRIBE, bad, NOW)
+        assert refused.value.reason == "invalid"
+    with pytest.raises(BadLink, match="invalid"):
+        Links("k2").verify(Purpose.UNSUBSCRIBE, token, NOW)
 
 
-def test_a_link_expires_after_180_days(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
-    assert timedelta(days=180) == mail.UNSUBSCRIBE_MAX_AGE
-    old = int(time.time()) - int(timedelta(days=181).total_seconds())
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: old)
-    link = mail.unsubscribe_link(BASE, "ana@example.com", "reflection")
-    monkeypatch.undo()
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
+def test_a_link_expires_after_180_days() -> None:
+    links = Links("k1", unsubscribe_url=BASE)
+    link = links.unsubscribe_link("ana@example.com", "reflection", "2026-11-05", NOW)
     assert link is not None
-    with pytest.raises(UserError, match="expired"):
-        mail.verify_unsubscribe(token_of(link))
-    assert mail.verify_unsubscribe(token_of(link), timedelta(days=365)) == (
-        "ana@example.com",
-        "reflection",
-    )
+    later = links.verify(Purpose.UNSUBSCRIBE, token_of(link), NOW + timedelta(days=179))
+    assert (later.email, later.program) == ("ana@example.com", "reflection")
+    with pytest.raises(BadLink, match="expired"):
+        links.verify(Purpose.UNSUBSCRIBE, token_of(link), NOW + timedelta(days=181))
 
 
-def test_a_bundles_link_opts_out_of_every_email(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
-    link = mail.unsubscribe_link(BASE, "ana@example.com", "bundle")
+def test_a_bundles_link_opts_out_of_every_email() -> None:
+    links = Links("k1", unsubscribe_url=BASE)
+    link = links.unsubscribe_link("ana@example.com", "bundle", "2026-11-05", NOW)
     assert link is not None and "bundle" not in link
-    assert mail.verify_unsubscribe(token_of(link)) == ("ana@example.com", "*")
+    claim = links.verify(Purpose.UNSUBSCRIBE, token_of(link), NOW)
+    assert (claim.email, claim.program) == ("ana@example.com", "*")
     msg = message(link, program="bundle")
     assert msg["List-Unsubscribe"] == f"<{link}>"
 
@@ -133,11 +130,10 @@ def plain_header(raw: bytes, link: str) -> None:
     assert line == f"List-Unsubscribe: <{link}>".encode()
 
 
-def test_a_300_character_link_stays_one_plain_header_line(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("STEADYHAND_SECRET_KEY", "k1")
-    link = mail.unsubscribe_link(LONG_BASE, "ana@example.com", "reflection")
+def test_a_300_character_link_stays_one_plain_header_line(tmp_path: Path) -> None:
+    link = Links("k1", unsubscribe_url=LONG_BASE).unsubscribe_link(
+        "ana@example.com", "reflection", "2026-11-05", NOW
+    )
     assert link is not None and len(link) >= 300
     msg = message(link)
     for raw in (msg.as_bytes(), msg.as_bytes(policy=SMTP), bytes(msg)):

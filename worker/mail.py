@@ -11,6 +11,9 @@ every render runs in a budget of time, loop rounds and value sizes (:mod:`worker
 whatever a template does, rendering ends with the email or one :class:`TemplateProblem`.
 Headers are built from ``Address`` objects; a display name with CR/LF or an address
 that is really two is refused.
+
+Every template also sees ``links`` (:func:`with_links`): the email's signed web links,
+made with :class:`worker.links.Links` at the send moment; all None without a secret key.
 """
 
 from __future__ import annotations
@@ -20,19 +23,16 @@ import dataclasses
 import email.policy
 import functools
 import hashlib
-import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime
 from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
@@ -40,6 +40,7 @@ from markupsafe import Markup
 from worker.budget import BudgetExceeded, budget
 from worker.core.errors import Problem, UserError
 from worker.core.model import UTC
+from worker.links import Links, Purpose
 from worker.programs import samples
 from worker.resources import shipped
 from worker.sandbox import BudgetedEnvironment
@@ -68,8 +69,9 @@ def environment(overrides: Path | None = None) -> ImmutableSandboxedEnvironment:
 
 
 def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
-    """Compile every template ``env`` can see, and render each program's templates once
-    with sample values inside the render budget; one problem per template that fails."""
+    """Compile every template ``env`` can see, and render each program's templates with
+    sample values (without links, then with them) inside the render budget; one problem
+    per template that fails."""
     problems = []
     # bundle.* last: its trial renders other programs' templates, whose problems are known
     names = sorted(env.list_templates(extensions=["j2"]), key=lambda n: n.startswith("bundle."))
@@ -84,16 +86,20 @@ def check_templates(env: ImmutableSandboxedEnvironment) -> list[Problem]:
             problems.append(problem)
             continue
         program, _, suffix = name.partition(".")
-        values = samples.context(program) if suffix in ("txt.j2", "html.j2") else None
-        if values is None or (program == "bundle" and problems):
+        if suffix not in ("txt.j2", "html.j2") or (program == "bundle" and problems):
             continue
-        try:
-            with budget():
-                if program == "bundle":
-                    values = bundle_context(env, values)
-                _render_part(env, name, values)
-        except TemplateProblem as exc:
-            problems.extend(p for p in exc.problems if p not in problems)
+        for linked in (False, True):  # without links (no secret key) and with them
+            values = samples.context(program, linked)
+            if values is None:
+                break
+            try:
+                with budget():
+                    if program == "bundle":
+                        values = bundle_context(env, values)
+                    _render_part(env, name, values)
+            except TemplateProblem as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+                break
     return problems
 
 
@@ -102,8 +108,9 @@ def render(
 ) -> tuple[str, str, str]:
     """``(subject, text, html)`` for ``program`` rendered with ``context``, inside the
     render budget (:mod:`worker.sandbox`): whatever the template does, this returns or
-    raises :class:`TemplateProblem`. ``unsubscribe_url`` is None unless the caller gives it."""
-    context = {"unsubscribe_url": None, **context}
+    raises :class:`TemplateProblem`. ``unsubscribe_url`` is None and ``links`` is
+    :data:`NO_LINKS` unless the caller gives them."""
+    context = {"unsubscribe_url": None, "links": NO_LINKS, **context}
     with budget():
         text, html = (_render_part(env, f"{program}.{s}.j2", context) for s in ("txt", "html"))
     first, _, body = text.partition("\n")
@@ -206,77 +213,107 @@ def bundle_context(
 ) -> dict[str, Any]:
     """Render each part of a bundle with its own program's templates, for bundle.*.j2
     (inside one render budget with the bundle's own templates). Each part gets the
-    bundle's ``unsubscribe_url`` (which opts out of every email)."""
+    bundle's ``unsubscribe_url`` (which opts out of every email) and the bundle's
+    ``links`` (unsubscribe, preferences) over its own (a reflection keeps its answer links)."""
     parts = []
     link = payload.get("unsubscribe_url")
+    links = {**NO_LINKS, **(payload.get("links") or {})}
     for part in payload["parts"]:
         with budget():
-            values = {**part["payload"], "unsubscribe_url": link}
+            own = part["payload"].get("links") or {}
+            values = {**part["payload"], "unsubscribe_url": link, "links": {**own, **links}}
             subject, text, html = render(env, part["program"], values)
         body = re.search(r"<body[^>]*>(.*)</body>", html, re.S | re.I)
         parts.append({"subject": subject, "text": text, "html": Markup(body[1] if body else html)})
     first = payload.get("first_name") or payload["name"]  # a blank name: never an IndexError
-    return {"name": payload["name"], "first_name": first, "parts": parts, "unsubscribe_url": link}
+    return {
+        "name": payload["name"],
+        "first_name": first,
+        "parts": parts,
+        "unsubscribe_url": link,
+        "links": links,
+    }
 
 
-#: How long a one-click unsubscribe link works (the web service checks it on POST).
-UNSUBSCRIBE_MAX_AGE = timedelta(days=180)
-#: The signing salt of unsubscribe tokens: a token made for another purpose is refused.
-UNSUBSCRIBE_SALT = "unsubscribe"
+# -- the links an email carries ------------------------------------------------------
+
+#: ``links`` of an email without web links (no secret key, or no ``web.base_url``).
+NO_LINKS: Mapping[str, Any] = {"unsubscribe": None, "preferences": None}
+#: The words beside a reflection's scores (the others have none).
+SCORE_LABELS = {1: "rough", 5: "great"}
+
+
+def link_values(
+    links: Links | None, email_address: str, program: str, period: str, now: datetime
+) -> dict[str, Any]:
+    """The ``links`` value of a ``program`` email's templates: ``unsubscribe`` (the
+    List-Unsubscribe URL, which opts a bundle out of every email) and ``preferences``, and
+    for a reflection its answer and journal links (:func:`reflection_links`). Each is None
+    without ``links`` (no secret key: links fail closed) or without its base URL. Tokens
+    are stamped with ``now``, the send moment."""
+    values: dict[str, Any] = dict(NO_LINKS)
+    if links is not None:
+        values["unsubscribe"] = links.unsubscribe_link(email_address, program, period, now)
+        values["preferences"] = links.url(Purpose.PREFERENCES, email_address, program, period, now)
+    if program == "reflection":
+        values.update(reflection_links(links, email_address, period, now))
+    return values
+
+
+def reflection_links(
+    links: Links | None, email_address: str, day: str, now: datetime
+) -> dict[str, Any]:
+    """A reflection's own links for ``day`` (an ISO date): ``scores`` (1 rough … 5 great,
+    each ``{score, label, url}``: the answer page with that score chosen, not yet saved),
+    ``note`` (the answer page) and ``journal`` ("Your last 30 days"); empty without links."""
+    note = links.url(Purpose.ANSWER, email_address, "reflection", day, now) if links else None
+    if links is None or note is None:
+        return {"scores": [], "note": None, "journal": None}
+    scores = [
+        {
+            "score": n,
+            "label": SCORE_LABELS.get(n, ""),
+            "url": links.url(Purpose.ANSWER, email_address, "reflection", day, now, score=n),
+        }
+        for n in range(1, 6)
+    ]
+    journal = links.url(Purpose.JOURNAL, email_address, "reflection", day, now)
+    return {"scores": scores, "note": note, "journal": journal}
+
+
+def with_links(
+    payload: Mapping[str, Any],
+    links: Links | None,
+    email_address: str,
+    program: str,
+    period: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """``payload`` with its ``links`` (:func:`link_values`) and ``unsubscribe_url`` (the
+    List-Unsubscribe URL, which the footers show). A bundle's reflection parts get their
+    own answer links (the period is the last part of a part's key)."""
+    values = link_values(links, email_address, program, period, now)
+    out = {**payload, "links": values, "unsubscribe_url": values["unsubscribe"]}
+    if program == "bundle":
+        out["parts"] = [
+            {
+                **part,
+                "payload": {
+                    **part["payload"],
+                    "links": reflection_links(
+                        links, email_address, str(part["key"]).rsplit(":", 1)[-1], now
+                    ),
+                },
+            }
+            if part.get("program") == "reflection"
+            else part
+            for part in payload.get("parts", [])
+        ]
+    return out
+
+
 #: The longest header line we write (RFC 5322 allows 998 characters).
 MAX_HEADER_LINE = 998
-
-
-def _serializer() -> URLSafeTimedSerializer | None:
-    key = os.environ.get("STEADYHAND_SECRET_KEY", "")
-    return URLSafeTimedSerializer(key, salt=UNSUBSCRIBE_SALT) if key else None
-
-
-def unsubscribe_program(program: str) -> str:
-    """What a one-click link from a ``program`` email opts out of: that program, except a
-    bundle (several programs in one email), whose link opts out of every email (``*``)."""
-    return "*" if program == "bundle" else program
-
-
-def unsubscribe_link(base: str | None, email_address: str, program: str) -> str | None:
-    """The one-click URL (RFC 8058) for ``email_address`` and ``program``: a token signed
-    with ``STEADYHAND_SECRET_KEY`` (itsdangerous, salt ``unsubscribe``, expires after
-    :data:`UNSUBSCRIBE_MAX_AGE`), so nobody can unsubscribe someone else. None without a
-    base URL or without a key (unsigned links could be forged: the email then has no
-    List-Unsubscribe, and its footer names the admin's ``steadyhand unsubscribe``)."""
-    serializer = _serializer()
-    if not base or serializer is None:
-        return None
-    token = serializer.dumps({"e": email_address.lower(), "p": unsubscribe_program(program)})
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}{urlencode({'token': token})}"
-
-
-def verify_unsubscribe(token: str, max_age: timedelta = UNSUBSCRIBE_MAX_AGE) -> tuple[str, str]:
-    """``(email, program)`` of a token :func:`unsubscribe_link` made (program ``*``: all);
-    a tampered, expired, foreign (other key or purpose) or malformed token is refused."""
-    serializer = _serializer()
-    if serializer is None:
-        raise UserError(
-            Problem("no STEADYHAND_SECRET_KEY is set", "set it to check unsubscribe links")
-        )
-    try:
-        data = serializer.loads(token, max_age=int(max_age.total_seconds()))
-    except SignatureExpired:
-        raise UserError(
-            Problem("this unsubscribe link has expired", "use a link from a newer email")
-        ) from None
-    except BadData:
-        raise UserError(
-            Problem("this unsubscribe link is not valid", "use the link from the email")
-        ) from None
-    if not (
-        isinstance(data, dict) and isinstance(data.get("e"), str) and isinstance(data.get("p"), str)
-    ):
-        raise UserError(
-            Problem("this unsubscribe link is not valid", "use the link from the email")
-        )
-    return data["e"], data["p"]
 
 
 class _PlainHeader(UnstructuredHeader):

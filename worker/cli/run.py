@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from cryptography.fernet import Fernet
 from rich.markup import escape
 
+from connectors.secrets import KEY_ENV, private_file
 from connectors.vdir import import_ics
 from worker import config as config_mod
 from worker import report
@@ -31,15 +36,16 @@ from worker.cli.app import (
     sync_outcomes_said_by_command,
 )
 from worker.cli.calendars import _sync_table
-from worker.config import CalendarSettings
+from worker.config import CalendarSettings, Settings
 from worker.core.model import UTC, redact_location
 from worker.core.wording import plural
 from worker.cycle import decide
 from worker.cycle import sync as syncing
-from worker.cycle.deliver import NOT_SENT, deliver
+from worker.cycle.deliver import NOT_SENT, deliver, make_links
 from worker.cycle.figures import load_report
 from worker.cycle.run import CycleReport, run_cycle
 from worker.cycle.runtime import Runtime
+from worker.mail import reflection_links
 from worker.resources import shipped
 
 logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
@@ -133,16 +139,10 @@ def _print_cycle(rt: Runtime, report: CycleReport) -> None:
             )
 
 
-@app.command()
-def demo(
-    now: NowOpt = None,
-    directory: Annotated[Path, typer.Option("--dir", help="Where var/ goes.")] = Path("var"),
-) -> None:
-    """One cycle on the bundled demo team (config/demo.yaml) into ./var/.
-
-    The bundled calendars are copied (once) into ./var/calendars/ as writable vdir
-    folders, so the demo can book protected blocks on them; then one cycle runs:
-    sync, the load table, the plan of protected blocks applied, reflection emails."""
+def demo_settings(directory: Path) -> Settings:
+    """The demo team's settings (config/demo.yaml) with its store, queue, outbox and
+    calendars under ``directory`` (the demo's ``var/``). The bundled calendars are copied
+    (once) into ``directory/calendars/`` as writable vdir folders."""
     base = config_mod.load(shipped("config") / "demo.yaml")
     var = directory.resolve()
     people = []
@@ -152,7 +152,7 @@ def demo(
         if not folder.is_dir():
             import_ics(shipped("config") / "demo" / f"{name}.ics", folder)
         people.append(person.model_copy(update={"calendar": CalendarSettings(vdir=folder)}))
-    settings = base.model_copy(
+    return base.model_copy(
         update={
             "store": f"sqlite:///{var / 'steadyhand.db'}",
             "queue": f"sqlite:///{var / 'queue.db'}",
@@ -160,28 +160,106 @@ def demo(
             "people": tuple(people),
         }
     )
-    moment = _now(now, settings) if _given_now(now) else DEMO_NOW
-    rt = _runtime(settings, moment)
-    out.print(
-        f"[bold]steadyhand demo[/]: the {settings.teams[0].name} team, "
-        f"{len(settings.people)} people in 2 time zones, at "
-        f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
-        f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
-    )
-    with sync_outcomes_said_by_command():
-        synced = syncing.sync(rt, moment)
-    _print_syncs(synced)
-    out.print(_load_table(rt, moment))
-    calendars = escape(str(var / "calendars"))
-    out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")
-    # Imported here, not at the top: cli.protect registers its commands as it is imported,
-    # and `--help` lists them after run and demo.
-    from worker.cli.protect import apply_all
 
-    apply_all(rt, moment, DEMO_HORIZON)
-    decided = decide.decide(rt, moment)
-    deliveries = [deliver(rt, i, moment) for i in rt.store.due_ids(moment)]
-    _print_emails(rt, CycleReport([], decided, deliveries), moment, var)
+
+def demo_key(directory: Path) -> str:
+    """The secret key the demo's links are signed with: ``STEADYHAND_SECRET_KEY`` when it
+    is set, else the one in ``directory/secret.key``, made there once (readable by its
+    owner only), so that ``steadyhand serve --demo`` accepts the links of the demo's emails."""
+    given = os.environ.get(KEY_ENV, "")
+    if given.strip():
+        return given
+    path = directory.resolve() / "secret.key"
+    if path.is_file():
+        kept = path.read_text(encoding="utf-8").strip()
+        if kept:
+            return kept
+    private_file(path)
+    key = Fernet.generate_key().decode()
+    path.write_text(key + "\n", encoding="utf-8")
+    return key
+
+
+@contextlib.contextmanager
+def _demo_key_set(directory: Path) -> Iterator[None]:
+    """``STEADYHAND_SECRET_KEY`` set to :func:`demo_key` while the demo runs."""
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = demo_key(directory)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(KEY_ENV, None)
+        else:
+            os.environ[KEY_ENV] = before
+
+
+@app.command()
+def demo(
+    now: NowOpt = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Where var/ goes.")] = Path("var"),
+) -> None:
+    """One cycle on the bundled demo team (config/demo.yaml) into ./var/.
+
+    The bundled calendars are copied (once) into ./var/calendars/ as writable vdir
+    folders, so the demo can book protected blocks on them; then one cycle runs:
+    sync, the load table, the plan of protected blocks applied, reflection emails. Their
+    links are signed with STEADYHAND_SECRET_KEY, or without it with a key the demo makes
+    once in ./var/secret.key; `steadyhand serve --demo` opens them."""
+    settings = demo_settings(directory)
+    var = directory.resolve()
+    moment = _now(now, settings) if _given_now(now) else DEMO_NOW
+    with _demo_key_set(directory):
+        rt = _runtime(settings, moment)
+        out.print(
+            f"[bold]steadyhand demo[/]: the {settings.teams[0].name} team, "
+            f"{len(settings.people)} people in 2 time zones, at "
+            f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
+            f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
+        )
+        with sync_outcomes_said_by_command():
+            synced = syncing.sync(rt, moment)
+        _print_syncs(synced)
+        out.print(_load_table(rt, moment))
+        calendars = escape(str(var / "calendars"))
+        out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")
+        # Imported here, not at the top: cli.protect registers its commands as it is
+        # imported, and `--help` lists them after run and demo.
+        from worker.cli.protect import apply_all
+
+        apply_all(rt, moment, DEMO_HORIZON)
+        decided = decide.decide(rt, moment)
+        deliveries = [deliver(rt, i, moment) for i in rt.store.due_ids(moment)]
+        _print_emails(rt, CycleReport([], decided, deliveries), moment, var)
+        _print_web_side(rt, moment, directory)
+
+
+def _print_web_side(rt: Runtime, now: datetime, directory: Path) -> None:
+    """How to try the web side: the ``serve`` command, and the first reflection's
+    "How was today?" link, made as its email made it (same key, claim and moment)."""
+    command = ".venv/bin/steadyhand serve --demo"
+    if directory != Path("var"):
+        command += f" --dir {directory}"
+    if now != DEMO_NOW:  # `serve --demo` runs at the demo's moment unless told otherwise
+        command += f" --now {now.isoformat()}"
+    sent = [
+        r
+        for r in rt.store.outbox_rows("done")
+        if r.program == "reflection" and (r.result or "").split(":")[0] not in NOT_SENT
+    ]
+    if not sent:
+        return
+    first = sent[0]
+    links = reflection_links(make_links(rt.settings), first.recipient, first.period, now)
+    if not links["scores"]:  # no web.base_url: no web links to try
+        return
+    name = rt.settings.person(first.recipient).name
+    out.print("Try the web side: run", markup=False)
+    out.print(f"  {command}", markup=False, soft_wrap=True)
+    out.print(
+        f'then open the "How was today?" link of {name}\'s reflection (score 4):', markup=False
+    )
+    out.print(f"  {links['scores'][3]['url']}", markup=False, soft_wrap=True)
 
 
 def _load_table(rt: Runtime, now: datetime) -> Any:

@@ -196,19 +196,33 @@ def _load_checked(
 
 def _warnings(tree: YamlMap, locate: _Locator) -> list[Problem]:
     """What works, but not as the admin may think."""
+    if os.environ.get(SECRET_KEY_ENV, "").strip():
+        return []
+    fix = f"set {SECRET_KEY_ENV} (the same key that encrypts tokens) in the worker's environment"
+    found = []
     mail_section = tree.get("mail")
     url = mail_section.get("unsubscribe_url") if isinstance(mail_section, Mapping) else None
-    if isinstance(url, str) and url and not os.environ.get(SECRET_KEY_ENV):
-        return [
+    if isinstance(url, str) and url:
+        found.append(
             locate.problem(
                 ("mail", "unsubscribe_url"),
                 f"mail.unsubscribe_url is set but {SECRET_KEY_ENV} is not: emails will carry "
                 "no unsubscribe link (their footer names `steadyhand unsubscribe`)",
-                f"set {SECRET_KEY_ENV} (the same key that encrypts tokens) in the worker's "
-                "environment",
+                fix,
             )
-        ]
-    return []
+        )
+    web_section = tree.get("web")
+    base = web_section.get("base_url") if isinstance(web_section, Mapping) else None
+    if isinstance(base, str) and base:
+        found.append(
+            locate.problem(
+                ("web", "base_url"),
+                f"web.base_url is set but {SECRET_KEY_ENV} is not: emails will carry no web "
+                "links (no answer, journal or preferences pages)",
+                fix,
+            )
+        )
+    return found
 
 
 def _one_line_problem(problem: Problem) -> Problem:

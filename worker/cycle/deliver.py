@@ -29,10 +29,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.base import Describes
+from connectors.secrets import KEY_ENV
 from worker import mail
+from worker.config import Settings
 from worker.core import schedule, wording
 from worker.core.errors import PermanentError, SteadyhandError, TransientError
+from worker.core.model import Person
 from worker.cycle.runtime import Runtime
+from worker.links import Links
 from worker.programs import followup
 from worker.store import OutboxRow
 
@@ -150,7 +154,6 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
     env = mail.environment(
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None
     )
-    link = mail.unsubscribe_link(rt.settings.mail.unsubscribe_url, person.email, row.program)
     try:
         filled = fill_at_send_time(rt, row.program, row.payload, now)
     except TooLate as late:  # its words could no longer be true: dropped, not failed
@@ -159,7 +162,8 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
         )
         logger.info("not sending %s: %s", row.key, late)
         return "dropped", str(late)
-    payload = {**filled, "unsubscribe_url": link}
+    payload = email_links(rt, person, row, filled, now)
+    link = payload["unsubscribe_url"]
     if row.program == "bundle":
         payload = mail.bundle_context(env, payload)
     subject, text, html = mail.render(env, row.program, payload)
@@ -178,6 +182,25 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
     sent = rt.transport.send(message)
     logger.debug("sent %s via %s", row.key, rt.transport.name)
     return "sent", sent
+
+
+def make_links(settings: Settings) -> Links | None:
+    """The links of this process's emails: None without ``STEADYHAND_SECRET_KEY`` (links
+    fail closed: no web links, no List-Unsubscribe, the footer names the admin's command)."""
+    key = os.environ.get(KEY_ENV, "")
+    if not key.strip():
+        return None
+    return Links(key, settings.web.base_url, settings.mail.unsubscribe_url)
+
+
+def email_links(
+    rt: Runtime, person: Person, row: OutboxRow, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """``payload`` with the links of ``row``'s email to ``person`` (``links``, and
+    ``unsubscribe_url``: the List-Unsubscribe URL), their tokens stamped at ``now``."""
+    return mail.with_links(
+        payload, make_links(rt.settings), person.email, row.program, row.period, now
+    )
 
 
 def _backoff(attempts: int, exc: TransientError) -> timedelta:

@@ -62,14 +62,47 @@ def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=UTC)
 
 
-def context(program: str) -> dict[str, Any] | None:
+#: Where the sample links point (``linked=True``): shaped like the real ones.
+SAMPLE_BASE = "https://steadyhand.example.com"
+
+
+def links(program: str, linked: bool) -> dict[str, Any]:
+    """The ``links`` value of a ``program`` email: every value None (no secret key or no
+    ``web.base_url``), or with ``linked`` sample URLs shaped like the real ones."""
+
+    def url(purpose: str, query: str = "") -> str | None:
+        return f"{SAMPLE_BASE}/{purpose}/sample-{purpose}-token{query}" if linked else None
+
+    values: dict[str, Any] = {"unsubscribe": url("unsubscribe"), "preferences": url("preferences")}
+    if program == "reflection":
+        values["scores"] = (
+            [
+                {
+                    "score": n,
+                    "label": {1: "rough", 5: "great"}.get(n, ""),
+                    "url": url("answer", f"?score={n}"),
+                }
+                for n in range(1, 6)
+            ]
+            if linked
+            else []
+        )
+        values["note"], values["journal"] = url("answer"), url("journal")
+    return values
+
+
+def context(program: str, linked: bool = False) -> dict[str, Any] | None:
     """Values for ``program``'s templates; None for a name that is not a program. Every
-    program also sees ``unsubscribe_url`` (None here: no link, as without a secret key)."""
-    values = _context(program) if program in programs.PROGRAMS else None
-    return None if values is None else {**values, "unsubscribe_url": None}
+    program also sees ``links`` and ``unsubscribe_url`` (None here, as without a secret
+    key; with ``linked``, sample URLs, so both ways a template can go are tried)."""
+    values = _context(program, linked) if program in programs.PROGRAMS else None
+    if values is None:
+        return None
+    made = links(program, linked)
+    return {**values, "links": made, "unsubscribe_url": made["unsubscribe"]}
 
 
-def _context(program: str) -> dict[str, Any] | None:
+def _context(program: str, linked: bool) -> dict[str, Any] | None:
     leader, member = LEADER, MEMBERS[0]
     if program == "reflection":
         tuesday = MONDAY + timedelta(days=1)
@@ -133,7 +166,7 @@ def _context(program: str) -> dict[str, Any] | None:
         return programs.digest_context(leader, team.name, built, names, 5)
     if program == "bundle":
         parts = [
-            {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p)}
+            {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p, linked)}
             for p in ("reflection", "overload")
         ]
         return bundle.context(member, parts)
