@@ -7,13 +7,25 @@ import logging
 import os
 import signal
 from collections.abc import Generator
+from datetime import datetime
 
 import uvicorn
 
 from connectors.secrets import KEY_ENV, MAKE_KEY
 from worker import config as config_mod
-from worker.cli.app import ConfigOpt, LogLevel, _config_path, app, err, log_by_default
-from worker.core.model import redact_location
+from worker.cli.app import (
+    ConfigOpt,
+    LogLevel,
+    NowOpt,
+    _config_path,
+    _given_now,
+    _now,
+    app,
+    err,
+    log_by_default,
+)
+from worker.core.model import UTC, redact_location
+from worker.links import Links
 from worker.store import Store
 from worker.web import create_app
 
@@ -37,11 +49,13 @@ class _Server(uvicorn.Server):
 
 
 @app.command()
-def serve(config: ConfigOpt = None) -> None:
-    """The web process: GET /healthz says whether the store answers. Stop it with Ctrl-C.
+def serve(config: ConfigOpt = None, now: NowOpt = None) -> None:
+    """The web process: the pages emails link to (answers, your last 30 days, unsubscribe,
+    preferences) and GET /healthz. Stop it with Ctrl-C.
 
     It needs STEADYHAND_SECRET_KEY and listens on web.listen (default 127.0.0.1:8080)."""
-    if not os.environ.get(KEY_ENV, "").strip():
+    key = os.environ.get(KEY_ENV, "").strip()
+    if not key:
         err.print(
             f"error: {KEY_ENV} is not set — make a key with {MAKE_KEY} and export "
             f"{KEY_ENV}=… (keep it out of the repo)",
@@ -53,7 +67,13 @@ def serve(config: ConfigOpt = None) -> None:
     settings = config_mod.load(path)
     log_by_default(LogLevel.info)
     host, port = settings.web.address
-    web_app = create_app(settings, lambda: Store(settings.store_url))
+    fixed = _now(now, settings) if _given_now(now) else None
+
+    def clock() -> datetime:
+        return fixed or datetime.now(UTC)
+
+    links = Links(key, settings.web.base_url, settings.mail.unsubscribe_url)
+    web_app = create_app(settings, lambda: Store(settings.store_url), links=links, clock=clock)
     server = _Server(
         uvicorn.Config(
             web_app,

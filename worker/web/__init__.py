@@ -1,6 +1,6 @@
 """``steadyhand serve``: the web process, a Starlette app (:mod:`.app`) run by uvicorn.
 
-For now it answers one route, ``GET /healthz``; the pages links point to come later.
+The pages the emails link to and ``GET /healthz``: docs/web.md.
 """
 
 from __future__ import annotations
