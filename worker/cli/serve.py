@@ -8,7 +8,10 @@ import os
 import signal
 from collections.abc import Generator
 from datetime import datetime
+from pathlib import Path
+from typing import Annotated
 
+import typer
 import uvicorn
 
 from connectors.secrets import KEY_ENV, MAKE_KEY
@@ -24,6 +27,7 @@ from worker.cli.app import (
     err,
     log_by_default,
 )
+from worker.config import Settings
 from worker.core.model import UTC, redact_location
 from worker.links import Links
 from worker.store import Store
@@ -49,11 +53,34 @@ class _Server(uvicorn.Server):
 
 
 @app.command()
-def serve(config: ConfigOpt = None, now: NowOpt = None) -> None:
+def serve(
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Serve the demo's store (after `steadyhand demo`), with its key and clock.",
+        ),
+    ] = False,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="With --demo: where the demo's var/ is.")
+    ] = Path("var"),
+) -> None:
     """The web process: the pages emails link to (answers, your last 30 days, unsubscribe,
     preferences) and GET /healthz. Stop it with Ctrl-C.
 
-    It needs STEADYHAND_SECRET_KEY and listens on web.listen (default 127.0.0.1:8080)."""
+    It needs STEADYHAND_SECRET_KEY and listens on web.listen (default 127.0.0.1:8080).
+    With --demo it serves what `steadyhand demo` made under --dir: the demo's key
+    (var/secret.key unless the variable is set) and its moment (unless --now is given)."""
+    if demo:
+        from worker.cli.run import DEMO_NOW, demo_key, demo_settings
+
+        settings = demo_settings(directory)
+        key = demo_key(directory)
+        fixed = _now(now, settings) if _given_now(now) else DEMO_NOW.astimezone(UTC)
+        _serve(settings, key, fixed)
+        return
     key = os.environ.get(KEY_ENV, "").strip()
     if not key:
         err.print(
@@ -65,9 +92,13 @@ def serve(config: ConfigOpt = None, now: NowOpt = None) -> None:
         raise SystemExit(2)
     path, _found = _config_path(config)
     settings = config_mod.load(path)
+    _serve(settings, key, _now(now, settings) if _given_now(now) else None)
+
+
+def _serve(settings: Settings, key: str, fixed: datetime | None) -> None:
+    """Run the web app of ``settings`` until a signal; ``fixed``: a clock that stands still."""
     log_by_default(LogLevel.info)
     host, port = settings.web.address
-    fixed = _now(now, settings) if _given_now(now) else None
 
     def clock() -> datetime:
         return fixed or datetime.now(UTC)
@@ -88,10 +119,11 @@ def serve(config: ConfigOpt = None, now: NowOpt = None) -> None:
     )
     shown = f"[{host}]" if ":" in host else host
     logger.info(
-        "steadyhand web serving on http://%s:%s (store %s)",
+        "steadyhand web serving on http://%s:%s (store %s%s)",
         shown,
         port,
         redact_location(settings.store),
+        f", clock fixed at {fixed.isoformat()}" if fixed else "",
     )
     server.run()
     if server.stopped_by:
