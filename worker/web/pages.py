@@ -17,22 +17,22 @@ Each refusal is a :class:`Refused` that the app's handler renders; nothing chang
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
 from itsdangerous.encoding import base64_decode, bytes_to_int
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -182,44 +182,34 @@ def clean_text(value: str | None) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
 
 
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace").replace("\x00", "")
+async def parse_form(body: bytes, headers: Headers) -> Form:
+    """The fields of a form body (URL-encoded, or multipart as RFC 8058 prefers), parsed by
+    Starlette's parsers over python-multipart; :class:`ValueError` for anything else, a
+    file, or more than :data:`MAX_FIELDS` fields."""
+    mime = headers.get("content-type", "").partition(";")[0].strip().lower()
 
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
 
-def parse_form(body: bytes, content_type: str) -> Form:
-    """The fields of a form body (URL-encoded, or multipart as RFC 8058 prefers);
-    :class:`ValueError` for anything else or too many fields."""
-    mime = content_type.partition(";")[0].strip().lower()
-    pairs: list[tuple[str, str]]
+    parser: FormParser | MultiPartParser
     if mime in ("application/x-www-form-urlencoded", ""):
-        pairs = parse_qsl(
-            _decode(body), keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="replace"
-        )
+        parser = FormParser(headers, stream(), max_fields=MAX_FIELDS, max_part_size=MAX_BODY)
     elif mime == "multipart/form-data":
-        pairs = _multipart(body, content_type)
+        parser = MultiPartParser(
+            headers, stream(), max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY
+        )
     else:
         raise ValueError("not a form")
+    try:
+        data = await parser.parse()
+    except MultiPartException as exc:
+        raise ValueError(str(exc)) from None
     fields: dict[str, list[str]] = {}
-    for name, value in pairs:
+    for name, value in data.multi_items():
+        if not isinstance(value, str):
+            raise ValueError("a file in a form")
         fields.setdefault(name.replace("\x00", ""), []).append(value.replace("\x00", ""))
     return Form(fields)
-
-
-def _multipart(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise ValueError("not a multipart form")
-    pairs = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or part.get_filename() is not None:
-            continue
-        payload = part.get_payload(decode=True)
-        pairs.append((name, _decode(payload if isinstance(payload, bytes) else b"")))
-        if len(pairs) > MAX_FIELDS:
-            raise ValueError("too many fields")
-    return pairs
 
 
 class _Stores:
@@ -326,7 +316,7 @@ class Site:
                     "refused: body too large",
                 )
         try:
-            return parse_form(bytes(body), request.headers.get("content-type", ""))
+            return await parse_form(bytes(body), request.headers)
         except Exception:
             raise Refused(
                 400,
