@@ -102,6 +102,7 @@ import worker.cli.accounts  # noqa: E402  (connect)
 import worker.cli.doctor  # noqa: E402  (doctor)
 import worker.cli.emails  # noqa: E402  (emails preview, recognize, unsubscribe)
 import worker.cli.protect  # noqa: E402  (plan, apply, audit)
+import worker.cli.store_admin  # noqa: E402  (upgrade, forget)
 
 # isort: split
 import worker.cli.serve  # noqa: E402, F401  (serve)

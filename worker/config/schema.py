@@ -35,6 +35,7 @@ from worker.config.values import (
     EnvName,
     Feed,
     Hours,
+    KeepDuration,
     LongDuration,
     QueueUrl,
     StoreUrl,
@@ -253,6 +254,8 @@ class MailSettings(_Section):
 class PrivacySettings(_Section):
     store_titles: bool = False
     min_team_size: int = Field(5, ge=1, le=10_000)
+    #: Answers (a reflection's score and notes) last changed longer ago are deleted, daily.
+    keep_answers: KeepDuration = timedelta(days=180)
 
 
 class Settings(_Section):

@@ -240,6 +240,10 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 LongDuration = Annotated[
     timedelta, BeforeValidator(_duration(260 * WEEK, weeks=True, said="260w (5 years)"))
 ]
+#: how long something stored is kept (privacy.keep_answers): 1d to 5 years
+KeepDuration = Annotated[
+    timedelta, BeforeValidator(_duration(260 * WEEK, DAY, weeks=True, said="260w (5 years)"))
+]
 #: how often calendars are read: 1m to 1d
 SyncEvery = Annotated[timedelta, BeforeValidator(_duration(DAY, timedelta(minutes=1)))]
 #: a block, a gap, a chain, a send window: at most a day

@@ -5,7 +5,9 @@ and what its template values are, from plain values; this module fetches those v
 from the store and the settings (the Runtime goes no further down), and writes an outbox
 row for each send that is due now. Rules for every program:
 
-* never to someone who unsubscribed (from that program or from all);
+* never to someone who unsubscribed (from that program or from all), nor for a day
+  someone paused (up to and including their ``paused_until``, in their zone: it resumes
+  the day after);
 * at most ``mail.max_per_day`` emails a recipient's local day: beyond that the sends are
   **bundled** into one email (and if the day's quota is used up, that bundle waits for
   their next working morning) — never dropped;
@@ -170,10 +172,13 @@ def decide(rt: Runtime, now: datetime) -> list[int]:
     """Outbox rows for every due send not decided before; returns the new row ids."""
     due = candidates(rt, now)
     known = rt.store.known_keys(c.due.key for c in due)
+    pauses: dict[str, date | None] = {}
     fresh = [
         c
         for c in due
-        if c.due.key not in known and not rt.store.is_unsubscribed(c.due.recipient, c.due.program)
+        if c.due.key not in known
+        and not rt.store.is_unsubscribed(c.due.recipient, c.due.program)
+        and not _paused(rt, c.due, pauses)
     ]
     by_recipient: dict[str, list[Candidate]] = {}
     for c in sorted(fresh, key=lambda c: (PRIORITY.get(c.due.program, 9), c.due.key)):
@@ -184,6 +189,17 @@ def decide(rt: Runtime, now: datetime) -> list[int]:
             _contained(rt, now, email, "decide", partial(_decide_one, rt, email, items, now)) or []
         )
     return ids
+
+
+def _paused(rt: Runtime, due: schedule.Due, pauses: dict[str, date | None]) -> bool:
+    """Whether ``due`` falls in its recipient's pause: the day of its due moment, in their
+    zone, is on or before their ``paused_until`` (``pauses`` keeps each one read once)."""
+    if due.recipient not in pauses:
+        pauses[due.recipient] = rt.store.paused_until(due.recipient)
+    until = pauses[due.recipient]
+    if until is None:
+        return False
+    return due.at.astimezone(rt.settings.person(due.recipient).tz).date() <= until
 
 
 def _decide_one(rt: Runtime, email: str, items: Sequence[Candidate], now: datetime) -> list[int]:

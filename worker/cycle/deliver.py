@@ -59,13 +59,13 @@ WRITERS: dict[str, Work] = {}
 class Delivery:
     row_id: int
     key: str
-    outcome: str  # sent | written | unsubscribed | dropped | skipped | retry | failed
+    outcome: str  # sent | written | unsubscribed | paused | dropped | skipped | retry | failed
     detail: str = ""
 
 
-#: Outcomes of a row that is done with nothing sent: the recipient opted out, or a
-#: reflection was too late for its words to be true (``detail`` says why).
-NOT_SENT = ("unsubscribed", "dropped")
+#: Outcomes of a row that is done with nothing sent: the recipient opted out or paused,
+#: or a reflection was too late for its words to be true (``detail`` says why).
+NOT_SENT = ("unsubscribed", "paused", "dropped")
 
 
 def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
@@ -73,8 +73,8 @@ def deliver(rt: Runtime, row_id: int, now: datetime) -> Delivery:
     change), and record the outcome. Safe to call twice: a second claim finds it done.
 
     The outcome says what happened: ``sent``, ``written`` (a calendar change),
-    ``unsubscribed`` or ``dropped`` (done, nothing sent: see :data:`NOT_SENT`), ``skipped``
-    (this call did nothing: not due, taken, or done), ``retry`` or ``failed``."""
+    ``unsubscribed``, ``paused`` or ``dropped`` (done, nothing sent: see :data:`NOT_SENT`),
+    ``skipped`` (this call did nothing: not due, taken, or done), ``retry`` or ``failed``."""
     row = rt.store.claim(row_id, now, LEASE, CLAIMER)
     if row is None:
         return Delivery(row_id, "", "skipped", "not due, taken by another worker, or done")
@@ -143,13 +143,21 @@ def _poison(rt: Runtime, row: OutboxRow, exc: Exception, now: datetime) -> Deliv
 
 def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
     """Send the row's email: ``("sent", what the transport said)``, or ``("unsubscribed",
-    "unsubscribed")`` / ``("dropped", why)`` when it is done without sending."""
+    "unsubscribed")`` / ``("paused", "paused")`` (due on a day of the recipient's pause) /
+    ``("dropped", why)`` when it is done without sending."""
     if rt.store.is_unsubscribed(row.recipient, row.program):
         rt.store.audit(
             "not_sent", now, person=row.recipient, subject=row.key, detail={"why": "unsubscribed"}
         )
         logger.debug("not sending %s: %s unsubscribed", row.key, row.recipient)
         return "unsubscribed", "unsubscribed"
+    due_day = row.due.astimezone(rt.settings.person(row.recipient).tz).date()
+    if rt.store.is_paused(row.recipient, due_day):
+        rt.store.audit(
+            "not_sent", now, person=row.recipient, subject=row.key, detail={"why": "paused"}
+        )
+        logger.debug("not sending %s: %s paused", row.key, row.recipient)
+        return "paused", "paused"
     person = rt.settings.person(row.recipient)
     env = mail.environment(
         rt.settings.path(rt.settings.mail.templates) if rt.settings.mail.templates else None

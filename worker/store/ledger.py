@@ -35,6 +35,10 @@ class BlockRecord:
     writes: int = 0
 
 
+#: The results of email rows done without sending anything (besides ``dropped: why``).
+NOT_SENT_RESULTS = ("unsubscribed", "paused", "forgotten")
+
+
 class LedgerQueries:
     """The ledger part of :class:`worker.store.Store`."""
 
@@ -52,7 +56,7 @@ class LedgerQueries:
 
     def emails_sent(self, recipient: str, span: TimeRange) -> int:
         """Emails that reached ``recipient`` in ``span`` (bundled parts, and rows done
-        without sending, unsubscribed or dropped, not counted)."""
+        without sending, unsubscribed, paused, dropped or forgotten, not counted)."""
         query = select(outbox.c.id).where(
             outbox.c.kind == "email",
             outbox.c.recipient == recipient,
@@ -60,7 +64,7 @@ class LedgerQueries:
             outbox.c.done_ts >= _ts(span.start),
             outbox.c.done_ts < _ts(span.end),
             or_(outbox.c.result.is_(None), ~outbox.c.result.like("bundled:%")),
-            or_(outbox.c.result.is_(None), outbox.c.result != "unsubscribed"),
+            or_(outbox.c.result.is_(None), outbox.c.result.not_in(NOT_SENT_RESULTS)),
             or_(outbox.c.result.is_(None), ~outbox.c.result.like("dropped:%")),
         )
         with self.engine.connect() as conn:
