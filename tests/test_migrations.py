@@ -5,6 +5,9 @@ metadata a new store is made from; commands refuse a store that is behind, or ah
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -322,3 +325,32 @@ def test_an_upgrade_that_fails_half_way_leaves_the_store_as_it_was(
     assert done.code == 1
     assert "could not upgrade the store" in done.err and "disk full" in done.err
     assert table_rows(store_url) == before  # no new table, no stamp, every row
+
+
+def test_serve_on_a_store_behind_refuses_to_start_and_says_to_upgrade(
+    config: Path, store_url: str
+) -> None:
+    old_store(store_url)
+    env = {**os.environ, "STEADYHAND_SECRET_KEY": "k" * 44}
+    env.pop("STEADYHAND_CONFIG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "serve", "-c", str(config)],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert BEHIND in done.stderr
+
+
+def test_doctor_on_a_store_behind_says_to_upgrade_not_to_start_the_database(
+    run_cli, config: Path, store_url: str
+) -> None:
+    old_store(store_url)
+    done = run_cli("doctor", "-c", str(config))
+    assert "not usable" in done.out
+    assert "steadyhand upgrade" in done.out + done.err
+    assert "start the database" not in done.out + done.err

@@ -34,7 +34,12 @@ def doctor(config: ConfigOpt = None) -> None:
     try:
         store = Store(settings.store_url)
         store.calendars()
-    except (UserError, SQLAlchemyError, OSError) as exc:
+    except UserError as exc:  # it answers, but cannot be used as it is (an old schema…)
+        out.print(f"store  {redact_location(settings.store)}: not usable", markup=False)
+        needs.extend(str(p) for p in exc.problems)
+        _say_needs(needs)
+        return
+    except (SQLAlchemyError, OSError) as exc:
         out.print(f"store  {redact_location(settings.store)}: cannot be reached", markup=False)
         needs.append(
             f"store {redact_location(settings.store)}: cannot be reached "

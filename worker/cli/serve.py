@@ -28,6 +28,8 @@ from worker.cli.app import (
     log_by_default,
 )
 from worker.config import Settings
+from worker.config.web import parse_listen
+from worker.core.errors import Problem, UserError
 from worker.core.model import UTC, redact_location
 from worker.links import Links
 from worker.store import Store
@@ -66,6 +68,10 @@ def serve(
     directory: Annotated[
         Path, typer.Option("--dir", help="With --demo: where the demo's var/ is.")
     ] = Path("var"),
+    listen: Annotated[
+        str | None,
+        typer.Option("--listen", help="HOST:PORT to listen on, in place of web.listen."),
+    ] = None,
 ) -> None:
     """The web process: the pages emails link to (answers, your last 30 days, unsubscribe,
     preferences) and GET /healthz. Stop it with Ctrl-C.
@@ -76,7 +82,7 @@ def serve(
     if demo:
         from worker.cli.run import DEMO_NOW, demo_key, demo_settings
 
-        settings = demo_settings(directory)
+        settings = _listening(demo_settings(directory), listen)
         key = demo_key(directory)
         fixed = _now(now, settings) if _given_now(now) else DEMO_NOW.astimezone(UTC)
         _serve(settings, key, fixed)
@@ -91,8 +97,36 @@ def serve(
         )
         raise SystemExit(2)
     path, _found = _config_path(config)
-    settings = config_mod.load(path)
+    settings = _listening(config_mod.load(path), listen)
     _serve(settings, key, _now(now, settings) if _given_now(now) else None)
+
+
+def _listening(settings: Settings, listen: str | None) -> Settings:
+    """``settings`` listening on ``--listen`` when it is given (checked as web.listen is)."""
+    if listen is None:
+        return settings
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise UserError(Problem(f"--listen {exc}")) from None
+    return settings.model_copy(update={"web": settings.web.model_copy(update={"listen": listen})})
+
+
+def _check_store(settings: Settings) -> None:
+    """Refuse to start on a store that answers but cannot be used (its schema is older or
+    newer than this steadyhand's: the error says to run ``steadyhand upgrade``). A store
+    that does not answer yet is no reason not to start: /healthz says 503 until it does."""
+    try:
+        Store(settings.store_url).close()
+    except UserError:
+        raise
+    except Exception as exc:
+        logger.warning(
+            "store %s unreachable at start (%s): serving anyway, /healthz says 503 until it "
+            "answers",
+            redact_location(settings.store),
+            type(exc).__name__,
+        )
 
 
 def _serve(settings: Settings, key: str, fixed: datetime | None) -> None:
@@ -103,6 +137,7 @@ def _serve(settings: Settings, key: str, fixed: datetime | None) -> None:
     def clock() -> datetime:
         return fixed or datetime.now(UTC)
 
+    _check_store(settings)
     links = Links(key, settings.web.base_url, settings.mail.unsubscribe_url)
     web_app = create_app(settings, lambda: Store(settings.store_url), links=links, clock=clock)
     server = _Server(
