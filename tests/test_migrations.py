@@ -111,7 +111,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "ticks": {"minute": "2026-11-05T16:45", "at_ts": 1_793_000_000.0},
 }
 
-BEHIND = "is at schema 0001, this steadyhand needs 0002 — run: steadyhand upgrade -c FILE"
+BEHIND = "is at schema 0001, this steadyhand needs 0003 — run: steadyhand upgrade -c FILE"
 
 
 def engine_of(url: str) -> Engine:
@@ -189,14 +189,14 @@ def test_upgrade_keeps_every_row_of_a_store_made_before_migrations(
 
     assert done.code == 0, done.err
     assert done.out.startswith("store ") and done.out.rstrip().endswith(
-        "upgraded from 0001 to 0002"
+        "upgraded from 0001 to 0003"
     )
     after = table_rows(store_url)
     assert {name: after[name] for name in before} == before
     assert after["answers"] == [] and after["preferences"] == []
     assert revision_of(store_url) == [migrations.HEAD]
     again = run_cli("upgrade", "-c", str(config))
-    assert again.code == 0 and again.out.rstrip().endswith("is up to date (0002)")
+    assert again.code == 0 and again.out.rstrip().endswith("is up to date (0003)")
     store = Store(store_url)  # opens, and its queries read the rows kept
     try:
         assert store.known_keys(["reflection:ana@example.com:2026-11-05"])
@@ -216,8 +216,8 @@ def test_upgrade_takes_a_store_stamped_at_the_baseline_too(
     assert revision_of(store_url) == ["0001"]
     done = run_cli("upgrade", "-c", str(config))
     assert done.code == 0, done.err
-    assert done.out.rstrip().endswith("upgraded from 0001 to 0002")
-    assert revision_of(store_url) == ["0002"]
+    assert done.out.rstrip().endswith("upgraded from 0001 to 0003")
+    assert revision_of(store_url) == ["0003"]
 
 
 @pytest.mark.parametrize("command", [["run", "--once"], ["sync"]])
@@ -261,7 +261,7 @@ def test_a_new_store_opens_at_the_last_revision(store_url: str, tmp_path: Path) 
 def test_upgrade_makes_a_new_store_from_the_migrations(run_cli, config: Path) -> None:
     done = run_cli("upgrade", "-c", str(config))
     assert done.code == 0, done.err
-    assert done.out.rstrip().endswith("created at schema 0002")
+    assert done.out.rstrip().endswith("created at schema 0003")
 
 
 def test_the_migrations_give_the_schema_a_new_store_is_made_from(store_url: str) -> None:

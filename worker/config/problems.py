@@ -160,6 +160,22 @@ def _reference_problems(tree: YamlMap, locate: _Locator) -> list[Problem]:
                     fix,
                 )
             )
+    for a, admin in enumerate(_items(tree.get("admins"))):
+        unknown_person(("admins", a), admin)
+    partners = (
+        tree.get("emails", {}).get("partners") if isinstance(tree.get("emails"), Mapping) else None
+    )
+    if isinstance(partners, Mapping):
+        team = partners.get("team")
+        if isinstance(team, str) and team not in team_names:
+            close = _close(team, sorted(team_names))
+            fix = f"did you mean {close!r}?" if close else "use a name listed under teams:"
+            problems.append(
+                locate.problem(("emails", "partners", "team"), f"no team named {_shown(team)}", fix)
+            )
+        for g, group in enumerate(_items(partners.get("pairs"))):
+            for m, member in enumerate(_items(group)):
+                unknown_person(("emails", "partners", "pairs", g, m), member)
     audiences: list[tuple[tuple[int | str, ...], Any]] = []
     for r, rule in enumerate(_items(tree.get("protect"))):
         if isinstance(rule, Mapping) and "for" in rule:

@@ -287,6 +287,8 @@ class Settings(_Section):
     emails: EmailsSettings = EmailsSettings()
     privacy: PrivacySettings = PrivacySettings()
     web: WebSettings = WebSettings()
+    #: Who may sign in to /dashboard beside the leaders, and see every team.
+    admins: tuple[Text, ...] = ()
 
     # -- resolved views ------------------------------------------------------------
     def path(self, value: Path | str) -> Path:

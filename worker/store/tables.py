@@ -173,6 +173,33 @@ preferences = Table(
     Column("updated_ts", Float, nullable=False),
 )
 
+#: What a leader tries and records on the dashboard ("no-meeting Wednesdays" from a day),
+#: and which figures it should move (comma-separated names, e.g. ``meeting_hours,pulse``).
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("start", String(10), nullable=False),  # an ISO date
+    Column("figures", String(500), nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("created_ts", Float, nullable=False),
+    Index("ix_experiments_team", "team"),
+)
+
+#: The dashboard's magic sign-in links: a digest of each link's token (never the token),
+#: whom it was for and when it was made and used (single use; requests per address counted).
+sign_ins = Table(
+    "sign_ins",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("created_ts", Float, nullable=False),
+    Column("used_ts", Float),
+    Index("ix_sign_ins_email_created", "email", "created_ts"),
+)
+
 ticks = Table(
     "ticks",
     metadata,

@@ -1,6 +1,7 @@
 """The store's schema under Alembic: one migration per change of the tables, in
 ``versions/`` (``0001`` the baseline, the tables as they were before migrations existed;
-``0002`` answers and preferences). ``steadyhand upgrade`` runs them.
+``0002`` answers and preferences; ``0003`` experiments and sign-ins). ``steadyhand upgrade``
+runs them.
 
 No ``alembic.ini``: :func:`alembic_config` builds the configuration in code, with the
 migrations found beside this file (in a checkout and in an installed wheel alike), and
@@ -28,7 +29,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table
 
 #: The revisions this steadyhand knows, oldest first; the last is the one it needs.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 BASELINE, HEAD = REVISIONS[0], REVISIONS[-1]
 
 #: The tables each revision added: a store made before migrations existed has no version
@@ -48,6 +49,7 @@ ADDED = {
         }
     ),
     "0002": frozenset({"answers", "preferences"}),
+    "0003": frozenset({"experiments", "sign_ins"}),
 }
 
 #: Alembic's own record of the revision a store is at (as Alembic makes it).
