@@ -16,7 +16,7 @@ covered; this page never syncs a calendar.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from worker.core.model import Event, TimeRange, local_day_range
 from worker.cycle.runtime import policy
 from worker.links import Purpose
 from worker.store import Store
+from worker.web.forms import AnswerForm
 from worker.web.pages import (
     MAX_TEXT,
     Form,
@@ -98,8 +99,9 @@ def _by_day(store: Store, email: str, first: date, last: date) -> dict[str, _Ans
 class AnswerPages:
     """``/answer/{token}`` and ``/journal/{token}``."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, forms: Mapping[str, AnswerForm] | None = None) -> None:
         self.site = site
+        self.forms = dict(forms or {})
 
     # -- /answer/{token} -----------------------------------------------------------------
     def _answer_page(
@@ -143,8 +145,21 @@ class AnswerPages:
             journal=self.site.path(visit, Purpose.JOURNAL, PROGRAM, day.isoformat()),
         )
 
+    def _other(self, visit: Visit) -> AnswerForm | None:
+        """The form of a program other than the reflection; a link of a program without
+        one is not valid here."""
+        if visit.claim.program == PROGRAM:
+            return None
+        form = self.forms.get(visit.claim.program)
+        if form is None:
+            raise bad_link("invalid")
+        return form
+
     async def answer(self, request: Request) -> HTMLResponse:
         visit = self.site.claim(request, Purpose.ANSWER)
+        other = self._other(visit)
+        if other is not None:
+            return await other.show(request, visit)
         day = _period(visit)
         stored = await self.site.call(
             lambda s: _by_day(s, visit.email, day, day).get(day.isoformat(), _Answers())
@@ -159,6 +174,9 @@ class AnswerPages:
 
     async def record(self, request: Request) -> HTMLResponse:
         visit = self.site.claim(request, Purpose.ANSWER)
+        other = self._other(visit)
+        if other is not None:
+            return await other.record(request, visit)
         day = _period(visit)
         form = await self.site.form(request)
         self.site.check_post(request, visit, form)

@@ -41,6 +41,7 @@ from worker.core.model import redact_location
 from worker.links import Links
 from worker.store import Store
 from worker.web.answers import AnswerPages
+from worker.web.forms import answer_forms
 from worker.web.pages import Refused, Site, first_line, web_templates
 from worker.web.preferences import PreferencePages
 
@@ -155,7 +156,7 @@ def create_app(
     """The web app over the store ``store_factory`` opens (lazily, maybe again), making
     and checking links with ``links`` on the clock ``clock``."""
     site = Site(settings, store_factory, links, clock)
-    answers = AnswerPages(site)
+    answers = AnswerPages(site, answer_forms(site))
     prefs = PreferencePages(site)
     where = redact_location(settings.store)
 
