@@ -167,3 +167,19 @@ def test_a_300_character_link_stays_one_plain_header_line(tmp_path: Path) -> Non
 def test_a_header_unsafe_link_is_refused_not_sent(url: str) -> None:
     with pytest.raises(UserError, match=r"(?i)unsubscribe"):
         message(url)
+
+
+def test_a_link_made_by_a_clock_a_little_ahead_still_opens_and_expires_on_time() -> None:
+    """`run` and `serve` on two machines: a link stamped up to five minutes ahead of the
+    checking clock opens (not "expired"); one from further ahead is refused; the 14 days
+    of an answer link are counted exactly."""
+    links = Links("k1", "https://steadyhand.example.com")
+    token = links.token(Purpose.ANSWER, "ana@example.com", "reflection", "2026-11-05", NOW)
+    assert links.verify(Purpose.ANSWER, token, NOW - timedelta(minutes=4)).program == "reflection"
+    with pytest.raises(BadLink):
+        links.verify(Purpose.ANSWER, token, NOW - timedelta(minutes=6))
+    links.verify(Purpose.ANSWER, token, NOW + timedelta(days=14) - timedelta(seconds=1))
+    with pytest.raises(BadLink, match="expired"):
+        links.verify(Purpose.ANSWER, token, NOW + timedelta(days=14, seconds=2))
+    field = links.csrf(token, NOW)
+    links.check_csrf(field, token, NOW - timedelta(minutes=4))

@@ -52,6 +52,10 @@ MAX_AGE: dict[Purpose, timedelta] = {
     Purpose.PREFERENCES: timedelta(days=180),
 }
 
+#: How far ahead of the checking clock a token's stamp may be: ``run`` and ``serve`` may run
+#: on machines whose clocks differ a little, and a fresh link must not read as expired.
+CLOCK_SKEW = timedelta(minutes=5)
+
 #: The salt of CSRF tokens (a form's hidden field), distinct from every link's.
 CSRF_SALT = "csrf"
 #: How long a page's form may stay open before its POST is refused (and shown again).
@@ -114,9 +118,9 @@ class Links:
 
     def verify(self, purpose: Purpose, token: str, now: datetime) -> Claim:
         """The claim of ``token`` made for ``purpose``, checked against ``now``."""
-        try:
-            data: Any = self._serializer(purpose.value, now).loads(
-                token, max_age=int(MAX_AGE[purpose].total_seconds())
+        try:  # checked CLOCK_SKEW ahead, with as much more age: the expiry stays exact
+            data: Any = self._serializer(purpose.value, now + CLOCK_SKEW).loads(
+                token, max_age=int((MAX_AGE[purpose] + CLOCK_SKEW).total_seconds())
             )
         except SignatureExpired:
             raise BadLink("expired") from None
@@ -168,8 +172,8 @@ class Links:
     def check_csrf(self, field: str, token: str, now: datetime) -> None:
         """Raise :class:`BadLink` unless ``field`` is :meth:`csrf` of ``token``, in time."""
         try:
-            bound = self._serializer(CSRF_SALT, now).loads(
-                field, max_age=int(CSRF_MAX_AGE.total_seconds())
+            bound = self._serializer(CSRF_SALT, now + CLOCK_SKEW).loads(
+                field, max_age=int((CSRF_MAX_AGE + CLOCK_SKEW).total_seconds())
             )
         except SignatureExpired:
             raise BadLink("expired") from None
