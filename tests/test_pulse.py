@@ -290,3 +290,52 @@ def test_the_preview_shows_the_questions_and_who_sees_the_answers(run_cli, proje
     assert "How sustainable was your workload this week? (1 = lowest, 5 = highest)" in words
     assert "(0 = lowest, 10 = highest)" in words
     assert "anonymous to your leaders" in words
+
+
+def test_over_the_daily_limit_the_pulse_is_bundled_with_its_score_links(
+    run_cli, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEADYHAND_SECRET_KEY", KEY)
+    text = config_text(free_port()).replace("max_per_day: 3", "max_per_day: 1")
+    write(project / "steadyhand.yaml", text + '  reflection: {to: everyone, at: "14:00"}\n')
+    done = run_cli("run", "--once", "--now", FRIDAY.isoformat())
+    assert done.code == 0, done.err
+    ana = [m for k, m in emails(project).items() if "ana@example.com" in k]
+    assert len(ana) == 1  # one email a day: the reflection and the pulse in one bundle
+    body = plain(ana[0])
+    assert "How sustainable was your workload this week?" in body
+    assert [(q, n) for q, n, _ in score_links(ana[0])][:5] == [("workload", n) for n in range(1, 6)]
+
+
+def test_the_page_shows_the_persons_own_earlier_answers_only(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    write(project / "steadyhand.yaml", config_text(port))
+    (project / "var").mkdir(mode=0o700)
+    store = Store(f"sqlite:///{project / 'var' / 'steadyhand.db'}")
+    try:
+        store.record_answers(
+            "ana@example.com",
+            "pulse",
+            "2026-W44",
+            {"workload": 2, "workload.comment": "Rough."},
+            FRIDAY,
+        )
+        store.record_answers(
+            "bo@example.com",
+            "pulse",
+            "2026-W44",
+            {"workload": 5, "workload.comment": "Bo's own."},
+            FRIDAY,
+        )
+    finally:
+        store.close()
+    links = Links(KEY, f"http://127.0.0.1:{port}", None)
+    url = links.url(Purpose.ANSWER, "ana@example.com", "pulse", WEEK, FRIDAY)
+    assert url is not None
+    with serving(project, FRIDAY):
+        page = text_of(requests.get(url, timeout=10).text)
+    assert "Your earlier pulse answers" in page
+    assert "How sustainable was your workload this week?: 2 (“Rough.”)" in page
+    assert "Bo's own" not in page and ": 5" not in page
