@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import write
 from tests.test_serve import KEY, Served, free_port
@@ -30,7 +32,9 @@ from tests.web_server import csrf_of, text_of
 from worker.core.model import Person, WorkingHours
 from worker.links import Links, Purpose
 from worker.programs import pulse
+from worker.programs.pulse import Question
 from worker.store import Store
+from worker.web.pulse import _score
 
 #: Friday 6 November 2026 (ISO week 45), 14:05 in Berlin: the pulse is due at 14:00.
 FRIDAY = datetime(2026, 11, 6, 14, 5, tzinfo=BERLIN)
@@ -339,3 +343,10 @@ def test_the_page_shows_the_persons_own_earlier_answers_only(
     assert "Your earlier pulse answers" in page
     assert "How sustainable was your workload this week?: 2 (“Rough.”)" in page
     assert "Bo's own" not in page and ": 5" not in page
+
+
+@given(st.text(max_size=12))
+def test_any_typed_score_is_on_the_scale_or_refused(typed: str) -> None:
+    for q in (Question("workload", "W", 1, 5), Question("clarity", "C", 0, 10)):
+        found = _score(typed, q)
+        assert found is None or (q.low <= found <= q.high and str(found) == typed.strip())
