@@ -281,6 +281,47 @@ def reflection_links(
     return {"scores": scores, "note": note, "journal": journal}
 
 
+def pulse_links(
+    links: Links | None,
+    email_address: str,
+    week: str,
+    now: datetime,
+    questions: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """A pulse's own links for ``week``: ``answer`` (the page) and ``questions`` (per
+    question id, each score ``{score, url}``: the page with that score chosen, not yet
+    saved); empty without links."""
+    page = links.url(Purpose.ANSWER, email_address, "pulse", week, now) if links else None
+    if links is None or page is None:
+        return {"answer": None, "questions": {}}
+    return {
+        "answer": page,
+        "questions": {
+            str(q["id"]): [
+                {
+                    "score": n,
+                    "url": links.url(
+                        Purpose.ANSWER, email_address, "pulse", week, now, q=q["id"], score=n
+                    ),
+                }
+                for n in range(int(q["low"]), int(q["high"]) + 1)
+            ]
+            for q in questions
+        },
+    }
+
+
+def _own_links(
+    links: Links | None, email_address: str, part: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The answer links of a bundle's reflection or pulse part (the period is the last
+    part of a part's key)."""
+    period = str(part["key"]).rsplit(":", 1)[-1]
+    if part.get("program") == "pulse":
+        return pulse_links(links, email_address, period, now, part["payload"]["questions"])
+    return reflection_links(links, email_address, period, now)
+
+
 def with_links(
     payload: Mapping[str, Any],
     links: Links | None,
@@ -293,6 +334,8 @@ def with_links(
     List-Unsubscribe URL, which the footers show). A bundle's reflection parts get their
     own answer links (the period is the last part of a part's key)."""
     values = link_values(links, email_address, program, period, now)
+    if program == "pulse":
+        values.update(pulse_links(links, email_address, period, now, payload["questions"]))
     out = {**payload, "links": values, "unsubscribe_url": values["unsubscribe"]}
     if program == "bundle":
         out["parts"] = [
@@ -300,12 +343,10 @@ def with_links(
                 **part,
                 "payload": {
                     **part["payload"],
-                    "links": reflection_links(
-                        links, email_address, str(part["key"]).rsplit(":", 1)[-1], now
-                    ),
+                    "links": _own_links(links, email_address, part, now),
                 },
             }
-            if part.get("program") == "reflection"
+            if part.get("program") in ("reflection", "pulse")
             else part
             for part in payload.get("parts", [])
         ]

@@ -21,6 +21,7 @@ from connectors.secrets import KEY_ENV, private_file
 from connectors.vdir import import_ics
 from worker import config as config_mod
 from worker import report
+from worker.cli import seed as seeding
 from worker.cli.app import (
     ConfigOpt,
     LogLevel,
@@ -37,6 +38,7 @@ from worker.cli.app import (
 )
 from worker.cli.calendars import _sync_table
 from worker.config import CalendarSettings, Settings
+from worker.core.errors import Problem, UserError
 from worker.core.model import UTC, redact_location
 from worker.core.wording import plural
 from worker.cycle import decide
@@ -142,7 +144,8 @@ def _print_cycle(rt: Runtime, report: CycleReport) -> None:
 def demo_settings(directory: Path) -> Settings:
     """The demo team's settings (config/demo.yaml) with its store, queue, outbox and
     calendars under ``directory`` (the demo's ``var/``). The bundled calendars are copied
-    (once) into ``directory/calendars/`` as writable vdir folders."""
+    (once) into ``directory/calendars/`` as writable vdir folders. A folder seeded by
+    ``demo --weeks`` adds the Research team (:mod:`worker.cli.seed`)."""
     base = config_mod.load(shipped("config") / "demo.yaml")
     var = directory.resolve()
     people = []
@@ -152,7 +155,7 @@ def demo_settings(directory: Path) -> Settings:
         if not folder.is_dir():
             import_ics(shipped("config") / "demo" / f"{name}.ics", folder)
         people.append(person.model_copy(update={"calendar": CalendarSettings(vdir=folder)}))
-    return base.model_copy(
+    settings = base.model_copy(
         update={
             "store": f"sqlite:///{var / 'steadyhand.db'}",
             "queue": f"sqlite:///{var / 'queue.db'}",
@@ -160,6 +163,7 @@ def demo_settings(directory: Path) -> Settings:
             "people": tuple(people),
         }
     )
+    return seeding.with_research(settings, var) if seeding.seeded_weeks(var) else settings
 
 
 def demo_key(directory: Path) -> str:
@@ -198,6 +202,16 @@ def _demo_key_set(directory: Path) -> Iterator[None]:
 def demo(
     now: NowOpt = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where var/ goes.")] = Path("var"),
+    weeks: Annotated[
+        int,
+        typer.Option(
+            "--weeks",
+            min=0,
+            max=seeding.MAX_WEEKS,
+            help="Seed this many weeks of generated calendars and answers before the "
+            "demo's moment, with a second team (Research), for the dashboard.",
+        ),
+    ] = 0,
 ) -> None:
     """One cycle on the bundled demo team (config/demo.yaml) into ./var/.
 
@@ -205,14 +219,18 @@ def demo(
     folders, so the demo can book protected blocks on them; then one cycle runs:
     sync, the load table, the plan of protected blocks applied, reflection emails. Their
     links are signed with STEADYHAND_SECRET_KEY, or without it with a key the demo makes
-    once in ./var/secret.key; `steadyhand serve --demo` opens them."""
+    once in ./var/secret.key; `steadyhand serve --demo` opens them. With --weeks N the
+    N weeks before the demo's week get generated data (the same every time)."""
+    if weeks:
+        _mark_seeded(directory, weeks)
     settings = demo_settings(directory)
     var = directory.resolve()
     moment = _now(now, settings) if _given_now(now) else DEMO_NOW
     with _demo_key_set(directory):
         rt = _runtime(settings, moment)
+        teams = " and ".join(t.name for t in settings.teams)
         out.print(
-            f"[bold]steadyhand demo[/]: the {settings.teams[0].name} team, "
+            f"[bold]steadyhand demo[/]: the {teams} team{'s' if len(settings.teams) > 1 else ''}, "
             f"{len(settings.people)} people in 2 time zones, at "
             f"{moment.astimezone(ZoneInfo('Europe/Berlin')):%A %d %B %Y %H:%M} Berlin "
             f"({moment.astimezone(ZoneInfo('America/New_York')):%H:%M} New York)"
@@ -220,6 +238,8 @@ def demo(
         with sync_outcomes_said_by_command():
             synced = syncing.sync(rt, moment)
         _print_syncs(synced)
+        if weeks:
+            _print_seeded(seeding.seed(rt, moment, weeks))
         out.print(_load_table(rt, moment))
         calendars = escape(str(var / "calendars"))
         out.print(f"[bold]Protected blocks[/] for the coming week, written to {calendars}:")
@@ -232,6 +252,34 @@ def demo(
         deliveries = [deliver(rt, i, moment) for i in rt.store.due_ids(moment)]
         _print_emails(rt, CycleReport([], decided, deliveries), moment, var)
         _print_web_side(rt, moment, directory)
+
+
+def _mark_seeded(directory: Path, weeks: int) -> None:
+    """Note in the demo's folder that it holds ``weeks`` seeded weeks; a folder seeded
+    with another number is refused (its answers would mix)."""
+    before = seeding.seeded_weeks(directory)
+    if before and before != weeks:
+        raise UserError(
+            Problem(
+                f"{directory} was seeded with {before} weeks, not {weeks}",
+                f"run the demo with --weeks {before}, or in a fresh folder (--dir)",
+            )
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory.resolve() / seeding.MARKER).write_text(f"{weeks}\n", encoding="utf-8")
+
+
+def _print_seeded(done: seeding.Seeded) -> None:
+    last = done.first + timedelta(weeks=done.weeks, days=-1)
+    kinds = ", ".join(f"{name} {count:,}" for name, count in sorted(done.answers.items()))
+    again = "" if done.changed else " (the same as before: nothing changed)"
+    out.print(
+        f"[bold]Seeded[/] {plural(done.weeks, 'week')} ({done.first:%a %d %b} – "
+        f"{last:%a %d %b %Y}) for {done.people} people in {len(done.teams)} teams "
+        f"({', '.join(done.teams)}): {done.events:,} calendar events, "
+        f"{done.answer_count:,} answers ({kinds}); {done.changed:,} new or changed{again}.",
+        soft_wrap=True,
+    )
 
 
 def _print_web_side(rt: Runtime, now: datetime, directory: Path) -> None:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from worker.core import analysis, schedule
 from worker.core.errors import Problem, UserError
 from worker.core.model import Person, local_day_range, wall_time
+from worker.cycle import pulses
 from worker.cycle.deliver import fill_at_send_time
 from worker.cycle.figures import load_report
 from worker.cycle.runtime import Runtime, day_metrics, person_events, policy
@@ -135,6 +136,7 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
             out += _contained(rt, now, p.email, overload.NAME, dues) or []
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
+    out += pulses.dues(rt, people, away, now)
     return out
 
 
@@ -453,6 +455,8 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
                 )
             )
         return ctx
+    if program == "pulse":
+        return pulses.preview(rt, person, day)
     if program == "followup":
         people = {p.email: p for p in rt.settings.persons()}
         no_away: dict[str, set[date]] = {e: set() for e in people}

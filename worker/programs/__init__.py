@@ -11,6 +11,7 @@ template check (``config check``) all read that list.
 * ``followup`` (:mod:`.followup`): after a 1:1, to both people;
 * ``overload`` (:mod:`.overload`): the coming day or week is overloaded;
 * ``digest`` (:mod:`.digest`): weekly team load as an email-safe heat map;
+* ``pulse`` (:mod:`.pulse`): the pulse check, weekly or every two weeks;
 * ``bundle`` (:mod:`.bundle`): several of those in one email.
 
 Pure: every context is a dict of plain ``str``/``int``/``float``/``bool``/``None``/
@@ -30,6 +31,7 @@ from worker.programs import (
     digest,
     followup,
     overload,
+    pulse,
     recognition,
     recognize,
     reflection,
@@ -55,7 +57,16 @@ __all__ = [
     "reflection_context",
 ]
 
-_ALL: tuple[Program, ...] = (reflection, recognition, recognize, followup, overload, digest, bundle)
+_ALL: tuple[Program, ...] = (
+    reflection,
+    recognition,
+    recognize,
+    followup,
+    overload,
+    digest,
+    pulse,
+    bundle,
+)
 #: Every email program by name: the one registry.
 PROGRAMS: Mapping[str, Program] = {p.NAME: p for p in _ALL}
 #: The programs ``emails preview`` renders, in the order it lists them.

@@ -17,7 +17,7 @@ from worker import programs, report
 from worker.core import wording
 from worker.core.analysis import DayMetrics
 from worker.core.model import Person, Team, WorkingHours
-from worker.programs import bundle
+from worker.programs import bundle, pulse
 
 MONDAY = date(2026, 11, 23)
 _HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
@@ -25,6 +25,13 @@ LEADER = Person("lead@example.com", "Lee Leader", "Europe/Berlin", _HOURS)
 MEMBERS = tuple(
     Person(f"m{i}@example.com", name, "Europe/Berlin", _HOURS)
     for i, name in enumerate(("Ana Lima", "Bo Berg", "Cy Chen", "Dee Park", "Eli Moss"))
+)
+
+
+#: The sample pulse's questions: both scales.
+PULSE = (
+    pulse.Question("workload", "How sustainable was your workload this week?", 1, 5),
+    pulse.Question("recommend", "How likely would you recommend the team to a friend?", 0, 10),
 )
 
 
@@ -88,6 +95,16 @@ def links(program: str, linked: bool) -> dict[str, Any]:
             else []
         )
         values["note"], values["journal"] = url("answer"), url("journal")
+    if program == "pulse":
+        values["answer"] = url("answer")
+        values["questions"] = (
+            {
+                q.id: [{"score": n, "url": url("answer", f"?q={q.id}&score={n}")} for n in q.scores]
+                for q in PULSE
+            }
+            if linked
+            else {}
+        )
     return values
 
 
@@ -164,6 +181,8 @@ def _context(program: str, linked: bool) -> dict[str, Any] | None:
         built = report.build(MONDAY, MONDAY + timedelta(days=6), people, [team], 5)
         names = {p.email: p.name for p, _ in people}
         return programs.digest_context(leader, team.name, built, names, 5)
+    if program == "pulse":
+        return pulse.context(member, "2026-W48", PULSE, 5)
     if program == "bundle":
         parts = [
             {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p, linked)}

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from worker.web.pages import Site, Visit
+from worker.web.pulse import PulseForm
 
 
 class AnswerForm(Protocol):
@@ -41,5 +42,5 @@ class AnswerForm(Protocol):
 
 def answer_forms(site: Site) -> dict[str, AnswerForm]:
     """Every program's answer form by program name (the reflection's is built in)."""
-    forms: list[AnswerForm] = []
+    forms: list[AnswerForm] = [PulseForm(site)]
     return {f.PROGRAM: f for f in forms}
