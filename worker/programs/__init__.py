@@ -11,6 +11,11 @@ template check (``config check``) all read that list.
 * ``followup`` (:mod:`.followup`): after a 1:1, to both people;
 * ``overload`` (:mod:`.overload`): the coming day or week is overloaded;
 * ``digest`` (:mod:`.digest`): weekly team load as an email-safe heat map;
+* ``checkin`` (:mod:`.checkin`): each working morning, priorities, a concern, a blocker;
+* ``checkin_blockers`` (:mod:`.checkin_blockers`): the same day, to a leader, the blockers
+  shared with them;
+* ``checkin_digest`` (:mod:`.checkin_digest`): the team's shared check-ins, to who shared;
+* ``partners`` (:mod:`.partners`): weekly, a partner's commitments and one's own;
 * ``bundle`` (:mod:`.bundle`): several of those in one email.
 
 Pure: every context is a dict of plain ``str``/``int``/``float``/``bool``/``None``/
@@ -27,9 +32,13 @@ from collections.abc import Mapping
 from worker.core.wording import first_name
 from worker.programs import (
     bundle,
+    checkin,
+    checkin_blockers,
+    checkin_digest,
     digest,
     followup,
     overload,
+    partners,
     recognition,
     recognize,
     reflection,
@@ -55,7 +64,19 @@ __all__ = [
     "reflection_context",
 ]
 
-_ALL: tuple[Program, ...] = (reflection, recognition, recognize, followup, overload, digest, bundle)
+_ALL: tuple[Program, ...] = (
+    reflection,
+    recognition,
+    recognize,
+    followup,
+    overload,
+    digest,
+    checkin,
+    checkin_blockers,
+    checkin_digest,
+    partners,
+    bundle,
+)
 #: Every email program by name: the one registry.
 PROGRAMS: Mapping[str, Program] = {p.NAME: p for p in _ALL}
 #: The programs ``emails preview`` renders, in the order it lists them.
