@@ -26,7 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import write
 from tests.test_serve import free_port
 from tests.test_web_browser import click, open_page, phone, words  # noqa: F401 (fixture)
 from tests.waiting import wait_for
+from worker.programs import checkin
 from worker.store import Store
 
 KEY = "checkins-" + "k" * 35
@@ -414,3 +417,79 @@ def test_a_blocker_saved_after_the_leaders_email_goes_in_the_next_days_email_mar
     friday = text_of(next(m for m in blockers if "2026-11-06" in str(m["X-Steadyhand-Key"])))
     assert "Ana Lima (from Thursday 5 November):" in friday
     assert "Late one" in friday and "Early one" not in friday
+
+
+# -- the forms against hostile and mistaken input --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.web_server import web_server
+
+    with web_server(tmp_path_factory.mktemp("web")) as running:
+        yield running
+    assert "Traceback" not in running.served.stderr, running.served.stderr
+
+
+def test_a_check_in_form_refuses_mistakes_in_words_and_saves_nothing(web: Any) -> None:
+    from tests.web_server import TODAY, csrf_of, text_of
+    from worker.links import Purpose
+
+    person = web.person()
+    url = web.url(Purpose.ANSWER, person, "checkin", TODAY.isoformat())
+    got = web.get(url)
+    assert got.status_code == 200
+    csrf = csrf_of(got.text)
+    cases = [
+        ({"priorities": "One\nTwo", "commitments": "3"}, "not the number of one of your"),
+        ({"priorities": "One", "commitments": "1; DROP"}, "not the number of one of your"),
+        ({"priorities": "x" * 2001}, "2,001 characters long"),
+        ({"priorities": "One", "share": "everyone"}, "Choose who may see your check-in"),
+    ]
+    for fields, said in cases:
+        sent = web.post(url, {"csrf": csrf, **fields})
+        assert sent.status_code == 400, text_of(sent.text)
+        assert said in text_of(sent.text)
+    assert web.store.answers_of(person) == []
+    saved = web.post(url, {"csrf": csrf, "priorities": "One\n\nTwo", "commitments": "2, 2"})
+    assert saved.status_code == 200 and "Saved." in text_of(saved.text)
+    stored = {a.question: a.text for a in web.store.answers_of(person)}
+    assert stored == {"priorities": "One\n\nTwo", "commitments": "2", "share": "leader"}
+    again = web.post(url, {"csrf": csrf, "priorities": "One\n\nTwo", "commitments": "2"})
+    assert "Nothing to change" in text_of(again.text)
+    assert "Two (commitment)" in text_of(web.get(url).text)
+
+
+def test_a_check_in_of_a_past_day_is_read_only_and_its_post_refused(web: Any) -> None:
+    from tests.web_server import TODAY, csrf_of, text_of
+    from worker.links import Purpose
+
+    person = web.person()
+    today = web.url(Purpose.ANSWER, person, "checkin", TODAY.isoformat())
+    csrf = csrf_of(web.get(today).text)
+    yesterday = web.url(Purpose.ANSWER, person, "checkin", (TODAY - timedelta(days=1)).isoformat())
+    page = web.get(yesterday)
+    assert page.status_code == 200 and "This check-in is closed" in text_of(page.text)
+    assert 'name="csrf"' not in page.text
+    refused = web.post(yesterday, {"csrf": csrf, "priorities": "late"})
+    assert refused.status_code in (403, 409)
+    assert web.store.answers_of(person) == []
+
+
+def test_a_commitment_link_without_a_line_or_commitment_is_refused(web: Any) -> None:
+    from tests.web_server import TODAY, text_of
+    from worker.links import Purpose
+
+    person = web.person()
+    no_line = web.get(web.url(Purpose.ANSWER, person, "partners", TODAY.isoformat()))
+    assert no_line.status_code == 400 and "names no commitment" in text_of(no_line.text)
+    gone = web.get(web.url(Purpose.ANSWER, person, "partners", TODAY.isoformat(), line=4))
+    assert gone.status_code == 404 and "Nothing was changed" in text_of(gone.text)
+    assert web.store.answers_of(person) == []
+
+
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=30))
+def test_commitment_numbers_are_lines_that_exist_whatever_was_typed(text: str, count: int) -> None:
+    found = checkin.commitment_numbers(text, count)
+    assert found == sorted(set(found))
+    assert all(1 <= n <= count for n in found)
