@@ -242,7 +242,8 @@ def thursday(
     seen["partners"] = team.emails("partners")
     with team.serve("10:25"):
         before = team.answers()
-        for message in seen["partners"].values():
+        scanned = [*seen["partners"].values(), *seen["checkins"].values()]
+        for message in [*scanned, *seen["blockers"].values()]:
             for url in links_of(message):
                 assert requests.get(team.local(url), timeout=10).status_code in (200, 400, 404)
         seen["scanned_unchanged"] = team.answers() == before
