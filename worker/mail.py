@@ -244,20 +244,63 @@ SCORE_LABELS = {1: "rough", 5: "great"}
 
 
 def link_values(
-    links: Links | None, email_address: str, program: str, period: str, now: datetime
+    links: Links | None,
+    email_address: str,
+    program: str,
+    period: str,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``links`` value of a ``program`` email's templates: ``unsubscribe`` (the
     List-Unsubscribe URL, which opts a bundle out of every email) and ``preferences``, and
-    for a reflection its answer and journal links (:func:`reflection_links`). Each is None
+    the program's own answer links (:func:`own_links`). Each is None
     without ``links`` (no secret key: links fail closed) or without its base URL. Tokens
     are stamped with ``now``, the send moment."""
     values: dict[str, Any] = dict(NO_LINKS)
     if links is not None:
         values["unsubscribe"] = links.unsubscribe_link(email_address, program, period, now)
         values["preferences"] = links.url(Purpose.PREFERENCES, email_address, program, period, now)
-    if program == "reflection":
-        values.update(reflection_links(links, email_address, period, now))
+    values.update(own_links(links, email_address, program, period, now, payload or {}))
     return values
+
+
+def own_links(
+    links: Links | None,
+    email_address: str,
+    program: str,
+    period: str,
+    now: datetime,
+    payload: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A program's own answer links: a reflection's (:func:`reflection_links`), a
+    check-in's ``form``, and a partners email's ``commitments`` (``{id: {done, still}}``
+    for each of the recipient's own commitments in ``payload``). None or empty without
+    ``links``."""
+    if program == "reflection":
+        return reflection_links(links, email_address, period, now)
+    if program == "pulse":
+        return pulse_links(links, email_address, period, now, payload.get("questions", []))
+    if program == "checkin":
+        form = links.url(Purpose.ANSWER, email_address, program, period, now) if links else None
+        return {"form": form}
+    if program == "partners":
+        made: dict[str, Any] = {}
+        for c in payload.get("own", []) if links else []:
+            assert links is not None
+            made[c["id"]] = {
+                status: links.url(
+                    Purpose.ANSWER,
+                    email_address,
+                    program,
+                    c["day"],
+                    now,
+                    line=c["line"],
+                    status=status,
+                )
+                for status in ("done", "still")
+            }
+        return {"commitments": made}
+    return {}
 
 
 def reflection_links(
@@ -311,17 +354,6 @@ def pulse_links(
     }
 
 
-def _own_links(
-    links: Links | None, email_address: str, part: Mapping[str, Any], now: datetime
-) -> dict[str, Any]:
-    """The answer links of a bundle's reflection or pulse part (the period is the last
-    part of a part's key)."""
-    period = str(part["key"]).rsplit(":", 1)[-1]
-    if part.get("program") == "pulse":
-        return pulse_links(links, email_address, period, now, part["payload"]["questions"])
-    return reflection_links(links, email_address, period, now)
-
-
 def with_links(
     payload: Mapping[str, Any],
     links: Links | None,
@@ -331,11 +363,9 @@ def with_links(
     now: datetime,
 ) -> dict[str, Any]:
     """``payload`` with its ``links`` (:func:`link_values`) and ``unsubscribe_url`` (the
-    List-Unsubscribe URL, which the footers show). A bundle's reflection parts get their
-    own answer links (the period is the last part of a part's key)."""
-    values = link_values(links, email_address, program, period, now)
-    if program == "pulse":
-        values.update(pulse_links(links, email_address, period, now, payload["questions"]))
+    List-Unsubscribe URL, which the footers show). A bundle's parts get their own answer
+    links (the period is the last part of a part's key)."""
+    values = link_values(links, email_address, program, period, now, payload)
     out = {**payload, "links": values, "unsubscribe_url": values["unsubscribe"]}
     if program == "bundle":
         out["parts"] = [
@@ -343,11 +373,16 @@ def with_links(
                 **part,
                 "payload": {
                     **part["payload"],
-                    "links": _own_links(links, email_address, part, now),
+                    "links": own_links(
+                        links,
+                        email_address,
+                        str(part.get("program")),
+                        str(part["key"]).rsplit(":", 1)[-1],
+                        now,
+                        part["payload"],
+                    ),
                 },
             }
-            if part.get("program") in ("reflection", "pulse")
-            else part
             for part in payload.get("parts", [])
         ]
     return out

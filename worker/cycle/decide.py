@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from worker.core import analysis, schedule
 from worker.core.errors import Problem, UserError
 from worker.core.model import Person, local_day_range, wall_time
-from worker.cycle import pulses
+from worker.cycle import checkins, pulses
 from worker.cycle.deliver import fill_at_send_time
 from worker.cycle.figures import load_report
 from worker.cycle.runtime import Runtime, day_metrics, person_events, policy
@@ -137,6 +137,7 @@ def scheduled(rt: Runtime, now: datetime) -> list[Candidate]:
     if e.followup is not None:
         out += _followups(rt, people, away, now, e.followup.delay)
     out += pulses.dues(rt, people, away, now)
+    out += [Candidate(d, b) for d, b in checkins.scheduled(rt, now, people, away, _contained)]
     return out
 
 
@@ -437,6 +438,8 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
     """The values ``program`` would send ``email`` about ``day`` (for `emails preview`)."""
     person = rt.settings.person(email)
     moment = local_day_range(day, person.tz).start + timedelta(hours=12)
+    if program in checkins.PROGRAMS:
+        return checkins.preview(rt, program, email, day, now)
     if program == "reflection":
         section = rt.settings.emails.reflection
         wall = wall_time(day, section.at if section else time(16, 30), person.tz)

@@ -12,6 +12,11 @@ template check (``config check``) all read that list.
 * ``overload`` (:mod:`.overload`): the coming day or week is overloaded;
 * ``digest`` (:mod:`.digest`): weekly team load as an email-safe heat map;
 * ``pulse`` (:mod:`.pulse`): the pulse check, weekly or every two weeks;
+* ``checkin`` (:mod:`.checkin`): each working morning, priorities, a concern, a blocker;
+* ``checkin_blockers`` (:mod:`.checkin_blockers`): the same day, to a leader, the blockers
+  shared with them;
+* ``checkin_digest`` (:mod:`.checkin_digest`): the team's shared check-ins, to who shared;
+* ``partners`` (:mod:`.partners`): weekly, a partner's commitments and one's own;
 * ``bundle`` (:mod:`.bundle`): several of those in one email.
 
 Pure: every context is a dict of plain ``str``/``int``/``float``/``bool``/``None``/
@@ -28,9 +33,13 @@ from collections.abc import Mapping
 from worker.core.wording import first_name
 from worker.programs import (
     bundle,
+    checkin,
+    checkin_blockers,
+    checkin_digest,
     digest,
     followup,
     overload,
+    partners,
     pulse,
     recognition,
     recognize,
@@ -65,6 +74,10 @@ _ALL: tuple[Program, ...] = (
     overload,
     digest,
     pulse,
+    checkin,
+    checkin_blockers,
+    checkin_digest,
+    partners,
     bundle,
 )
 #: Every email program by name: the one registry.

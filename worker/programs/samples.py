@@ -17,7 +17,7 @@ from worker import programs, report
 from worker.core import wording
 from worker.core.analysis import DayMetrics
 from worker.core.model import Person, Team, WorkingHours
-from worker.programs import bundle, pulse
+from worker.programs import bundle, checkin, checkin_blockers, checkin_digest, partners, pulse
 
 MONDAY = date(2026, 11, 23)
 _HOURS = WorkingHours.of({d: [(time(9), time(17))] for d in range(5)})
@@ -105,7 +105,25 @@ def links(program: str, linked: bool) -> dict[str, Any]:
             if linked
             else {}
         )
+    if program == "checkin":
+        values["form"] = url("answer")
+    if program == "partners":
+        values["commitments"] = (
+            {
+                c.id: {s: url("answer", f"?line={c.line}&status={s}") for s in ("done", "still")}
+                for c in _OWN
+            }
+            if linked
+            else {}
+        )
     return values
+
+
+#: A member's own commitments in the sample partners email.
+_OWN = (
+    partners.Commitment(MONDAY, 1, "Ship the import fix", 1),
+    partners.Commitment(MONDAY + timedelta(days=1), 2, "Review the roadmap draft"),
+)
 
 
 def context(program: str, linked: bool = False) -> dict[str, Any] | None:
@@ -183,6 +201,29 @@ def _context(program: str, linked: bool) -> dict[str, Any] | None:
         return programs.digest_context(leader, team.name, built, names, 5)
     if program == "pulse":
         return pulse.context(member, "2026-W48", PULSE, 5)
+    if program == "checkin":
+        return checkin.context(member, MONDAY)
+    if program == "checkin_blockers":
+        blockers = [
+            checkin_blockers.Blocker(MEMBERS[1].name, MONDAY, "Waiting for API keys", "Tight week"),
+            checkin_blockers.Blocker(
+                MEMBERS[2].name, MONDAY - timedelta(days=3), "No test data", ""
+            ),
+        ]
+        return checkin_blockers.context(leader, MONDAY, blockers)
+    if program == "checkin_digest":
+        shared = [
+            checkin_digest.Shared(member.name, ("Ship the import fix", "Pair with Bo"), ""),
+            checkin_digest.Shared(MEMBERS[1].name, ("Review the roadmap",), "Waiting for keys"),
+        ]
+        done = [
+            checkin_digest.Done(MEMBERS[2].name, "Write the runbook"),
+            checkin_digest.Done(None, ""),
+        ]
+        return checkin_digest.context(member, MONDAY, "Platform", shared, done)
+    if program == "partners":
+        theirs = [partners.Commitment(MONDAY, 1, "Draft the hiring plan", 0)]
+        return partners.context(member, "2026-W48", [(MEMBERS[1], theirs)], list(_OWN), False)
     if program == "bundle":
         parts = [
             {"key": f"{p}:{member.email}:2026-11-23", "program": p, "payload": context(p, linked)}
