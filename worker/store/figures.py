@@ -48,7 +48,6 @@ class Experiment:
     name: str
     start: str  # an ISO date
     figures: tuple[str, ...]
-    created_by: str
 
 
 def _members(column: ColumnElement[str], people: Collection[str]) -> ColumnElement[bool]:
@@ -217,7 +216,6 @@ class FigureQueries:
                     r.name,
                     r.start,
                     tuple(f for f in r.figures.split(",") if f),
-                    r.created_by,
                 )
                 for r in conn.execute(query)
             ]

@@ -1,0 +1,220 @@
+"""The dashboard through a real ``steadyhand serve``: pulse beside load per team and week,
+every pulse figure through the privacy rule, a leader's own teams only, 12 weeks of inline
+SVG charts, experiments with their before and after; and what the dashboard's code gets
+from the store (never a person's pulse score)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import write
+from tests.dashboard_web import (
+    NOW,
+    TEAMS,
+    WEEK,
+    Board,
+    config_text,
+    csrf_of,
+    seed_meetings,
+    seed_pulse,
+    serve_at,
+    text_of,
+)
+from tests.test_web_browser import click, open_page, phone, words
+from worker import config as config_mod
+from worker.core.privacy import DIFFERENCING
+from worker.store import Store
+from worker.web import dashboard
+
+__all__ = ["phone"]  # the Chromium fixture
+
+FIVE = {
+    "f1@example.com": 4,
+    "f2@example.com": 4,
+    "f3@example.com": 3,
+    "f4@example.com": 5,
+    "f5@example.com": 2,
+}
+FOUR = {"g1@example.com": 5, "g2@example.com": 5, "g3@example.com": 4, "g4@example.com": 1}
+BIG = {"ol@example.com": 3, **{f"b{i}@example.com": 4 for i in range(1, 7)}}
+
+
+def seed(store: Store, settings: Any) -> None:
+    seed_pulse(store, {**FIVE, **FOUR, **BIG})
+    leader, members = TEAMS["Five"]
+    seed_meetings(store, settings, [leader, *members])
+    store.record_answers(
+        "f1@example.com",
+        "pulse",
+        WEEK,
+        {"workload.comment": "Too many syncs", "workload.share": 1},
+        NOW,
+    )
+    store.record_answers(
+        "f2@example.com",
+        "pulse",
+        WEEK,
+        {"workload.comment": "Keep this private", "workload.share": 0},
+        NOW,
+    )
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    with serve_at(tmp_path_factory.mktemp("dashboard"), NOW) as running:
+        seed(running.store, running.settings)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def five(board: Board) -> requests.Session:
+    return board.sign_in("pl@example.com")
+
+
+def team_section(page: str, team: str) -> str:
+    found = re.search(rf'<section class="team" id="team-{team}">(.*?)</section>', page, re.S)
+    assert found, f"no section of team {team}"
+    return found.group(1)
+
+
+def this_week(section: str) -> str:
+    found = re.search(rf'<tr class="week" data-week="{WEEK}">(.*?)</tr>', section, re.S)
+    assert found
+    return text_of(found.group(1))
+
+
+def test_a_pulse_answered_by_5_of_6_shows_its_mean_beside_the_load(
+    board: Board, five: requests.Session
+) -> None:
+    page = five.get(f"{board.base}/dashboard", timeout=10).text
+    row = this_week(team_section(page, "Five"))
+    assert "3.6 (5 of 6 answered; scores 1: 0 · 2: 1 · 3: 1 · 4: 2 · 5: 1)" in row
+    assert "6.0 h" in row or " h " in row  # meeting hours beside it
+    assert "Too many syncs" in row and "Keep this private" not in row
+    assert "f1" not in row.lower()
+
+
+def test_a_pulse_answered_by_4_of_6_says_not_enough_answers(board: Board) -> None:
+    session = board.sign_in("ql@example.com")
+    row = this_week(team_section(session.get(f"{board.base}/dashboard", timeout=10).text, "Four"))
+    assert "Not enough answers to show (n < 5)" in row
+    assert "4 of 6" not in row and "3.8" not in row
+
+
+def test_a_leader_of_another_team_is_refused_in_words(board: Board, five: requests.Session) -> None:
+    got = five.get(f"{board.base}/dashboard", params={"team": "Four"}, timeout=10)
+    assert got.status_code == 403
+    assert "This team is not yours to see" in text_of(got.text)
+    assert five.get(f"{board.base}/dashboard", params={"team": "Five"}, timeout=10).ok
+
+
+def test_a_leader_of_two_teams_sharing_all_but_two_members_sees_one_figure_withheld(
+    board: Board,
+) -> None:
+    page = board.sign_in("ol@example.com").get(f"{board.base}/dashboard", timeout=10).text
+    big, small = this_week(team_section(page, "Big")), this_week(team_section(page, "Small"))
+    assert "3.9 (7 of 7 answered" in big
+    assert DIFFERENCING in small and "of 5 answered" not in small
+
+
+def test_twelve_weeks_of_charts_and_an_experiment_marked_in_chromium(
+    board: Board, five: requests.Session, phone: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    page = five.get(f"{board.base}/dashboard", timeout=10).text
+    got = five.post(
+        f"{board.base}/dashboard/experiments",
+        data={
+            "csrf": csrf_of(page),
+            "team": "Five",
+            "name": "No-meeting Wednesdays",
+            "start": "2026-10-14",
+            "figures": ["meeting_hours", "pulse"],
+        },
+        headers={"Origin": board.base},
+        timeout=10,
+    )
+    assert got.status_code == 200 and "The experiment is recorded." in text_of(got.text)
+    open_page(phone, f"{board.base}/dashboard")
+    phone.find_element(By.ID, "email").send_keys("pl@example.com")
+    before = set(board.sign_in_links("pl@example.com"))
+    click(phone, "Email me a sign-in link")
+    assert "a sign-in link is on its way" in words(phone)
+    (link,) = set(board.sign_in_links("pl@example.com")) - before
+    open_page(phone, link)
+    click(phone, "Sign in")
+    assert phone.title == "Dashboard · steadyhand"
+    section = phone.find_element(By.ID, "team-Five")
+    charts = section.find_elements(By.CSS_SELECTOR, "figure.chart svg")
+    assert len(charts) == 3  # meeting hours, focus hours, the pulse question
+    assert len(charts[0].find_elements(By.CSS_SELECTOR, "circle.point")) == 12
+    assert len(charts[0].find_elements(By.CSS_SELECTOR, "line.experiment")) == 1
+    result = " ".join(section.find_element(By.CLASS_NAME, "experiment-result").text.split())
+    assert result.startswith("Experiment: No-meeting Wednesdays (from 2026-10-14, week 2026-W42")
+    assert "4 weeks before 4 weeks since" in result
+    assert "Meeting hours per person (median) * 11.0 10.0" in result
+    assert phone.execute_script("return document.scripts.length") == 0
+
+
+def test_the_dashboard_code_never_receives_a_persons_pulse_score(tmp_path: Path) -> None:
+    settings = config_mod.load(write(tmp_path / "steadyhand.yaml", config_text(8080)))
+    store = Store(f"sqlite:///{tmp_path / 'var' / 'steadyhand.db'}")
+    try:
+        seed(store, settings)
+        received: list[tuple[str, Any]] = []
+
+        class Recording:
+            def __getattr__(self, name: str) -> Any:
+                method = getattr(store, name)
+
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    result = method(*args, **kwargs)
+                    received.append((name, result))
+                    return result
+
+                return call
+
+        teams = list(settings.team_models())
+        dashboard.build(Recording(), settings, teams, NOW.date())  # type: ignore[arg-type]
+    finally:
+        store.close()
+    names = {name for name, _ in received}
+    assert "pulse_counts" in names
+    assert names <= {
+        "pulse_counts",
+        "shared_comments",
+        "blockers_by_day",
+        "commitments_done_by_day",
+        "experiments_of",
+        "events_for",
+    }
+    for name, result in received:
+        if name != "events_for":  # calendars, not answers
+            assert_no_person_beside_a_number(result)
+
+
+def assert_no_person_beside_a_number(value: Any) -> None:
+    """No mapping, row or record holds an address and a number together."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = [getattr(value, f.name) for f in dataclasses.fields(value)]
+        people = [p for p in parts if isinstance(p, str) and "@" in p]
+        assert not people, value
+        for part in parts:
+            assert_no_person_beside_a_number(part)
+    elif isinstance(value, dict):
+        assert not any(isinstance(k, str) and "@" in k for k in value), value
+        for v in value.values():
+            assert_no_person_beside_a_number(v)
+    elif isinstance(value, (list, tuple)):
+        has_person = any(isinstance(v, str) and "@" in v for v in value)
+        assert not (has_person and any(isinstance(v, int) for v in value)), value
+        for v in value:
+            assert_no_person_beside_a_number(v)
