@@ -6,7 +6,10 @@ from the store (never a person's pulse score)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,3 +221,47 @@ def assert_no_person_beside_a_number(value: Any) -> None:
         assert not (has_person and any(isinstance(v, int) for v in value)), value
         for v in value:
             assert_no_person_beside_a_number(v)
+
+
+def test_analyze_html_shows_load_and_pulse_per_team_and_week_through_the_same_rule(
+    tmp_path: Path,
+) -> None:
+    settings = config_mod.load(write(tmp_path / "steadyhand.yaml", config_text(8080)))
+    store = Store(settings.store_url)
+    try:
+        seed_pulse(store, {**FIVE, **FOUR, **BIG})
+    finally:
+        store.close()
+    env = {**os.environ, "STEADYHAND_SECRET_KEY": "k" * 32}
+    env.pop("STEADYHAND_CONFIG", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "analyze",
+            "-c",
+            "steadyhand.yaml",
+            "--week",
+            WEEK,
+            "--format",
+            "html",
+            "--now",
+            NOW.isoformat(),
+            "-o",
+            "report.html",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = text_of(page[page.index('id="load-and-pulse"') :].split("</section>")[0])
+    assert "Five Week Meeting hours (median)" in section
+    assert f"{WEEK} 0.0 h 0 3.6 (5 of 6 answered)" in section
+    assert "Four" in section and "Not enough answers to show (n < 5)" in section
+    assert DIFFERENCING in section
