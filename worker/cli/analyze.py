@@ -131,6 +131,8 @@ def _side_by_side(
         for t in teams
     }
     asked = settings.emails.pulse.questions if settings.emails.pulse else ()
+    if not asked or not any(pulse.values()):
+        return []  # no pulse answers in the period: nothing to put beside the load
     return sentiment.section(
         built,
         [(t.name, t.everyone) for t in teams],
