@@ -265,3 +265,61 @@ def test_analyze_html_shows_load_and_pulse_per_team_and_week_through_the_same_ru
     assert f"{WEEK} 0.0 h 0 3.6 (5 of 6 answered)" in section
     assert "Four" in section and "Not enough answers to show (n < 5)" in section
     assert DIFFERENCING in section
+
+
+def test_blockers_shared_with_the_leader_and_commitments_done_are_counted_per_week(
+    tmp_path: Path,
+) -> None:
+    settings = config_mod.load(write(tmp_path / "steadyhand.yaml", config_text(8080)))
+    store = Store(settings.store_url)
+    monday = "2026-11-02"
+    try:
+        for person, share in (
+            ("f1@example.com", None),
+            ("f2@example.com", "team"),
+            ("f3@example.com", "me"),
+            ("f4@example.com", "leader"),
+        ):
+            values: dict[str, str | int | None] = {"blocker": "Waiting on access", "share": share}
+            store.record_answers(person, "checkin", monday, values, NOW)
+        store.record_answers("f5@example.com", "checkin", "2026-10-28", {"blocker": "x"}, NOW)
+        store.record_answers("f1@example.com", "partners", monday, {"done:1": 1, "done:2": 0}, NOW)
+        store.record_answers("f2@example.com", "partners", "2026-11-04", {"done:3": 1}, NOW)
+        teams = [t for t in settings.team_models() if t.name == "Five"]
+        values_ = dashboard.build(store, settings, teams, NOW.date())
+    finally:
+        store.close()
+    rows = {r["week"]: r for r in values_["teams"][0]["rows"]}
+    assert (rows[WEEK]["blockers"], rows[WEEK]["done"]) == (3, 2)  # not the one kept to "me"
+    assert (rows["2026-W44"]["blockers"], rows["2026-W44"]["done"]) == (1, 0)
+
+
+def test_an_incomplete_experiment_or_one_for_another_team_is_refused_in_words(
+    board: Board, five: requests.Session
+) -> None:
+    page = five.get(f"{board.base}/dashboard", timeout=10).text
+    base = {
+        "csrf": csrf_of(page),
+        "team": "Five",
+        "name": "Fewer syncs",
+        "start": "2026-10-01",
+        "figures": "meeting_hours",
+    }
+    for changed, status, words_ in (
+        ({"name": " "}, 400, "The experiment was not recorded"),
+        ({"start": "1 October"}, 400, "The experiment was not recorded"),
+        ({"figures": "nonsense"}, 400, "The experiment was not recorded"),
+        ({"team": "Four"}, 403, "This team is not yours"),
+        ({"csrf": "forged"}, 403, "This form cannot be sent from here"),
+    ):
+        got = five.post(
+            f"{board.base}/dashboard/experiments",
+            data={**base, **changed},
+            headers={"Origin": board.base},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert got.status_code == status, changed
+        assert words_ in text_of(got.text)
+    recorded = board.store.experiments_of(["Five", "Four"])
+    assert "Fewer syncs" not in [e.name for e in recorded]

@@ -114,3 +114,16 @@ def test_a_session_ends_after_8_hours_and_sign_out_ends_it_at_once(
     )
     assert "You are signed out." in text_of(out.text)
     assert "Sign in" in text_of(session.get(f"{board.base}/dashboard", timeout=10).text)
+
+
+def test_a_tampered_or_expired_sign_in_link_is_refused_in_words(board: Board) -> None:
+    session = requests.Session()
+    board.ask_for_link(session, "ol@example.com")
+    link = board.sign_in_links("ol@example.com")[-1]
+    tampered = requests.get(link[:-3] + ("aaa" if not link.endswith("aaa") else "bbb"), timeout=10)
+    assert tampered.status_code == 400
+    assert "This sign-in link does not work" in text_of(tampered.text)
+    with serve_at(board.folder, NOW + timedelta(minutes=16)) as later:
+        late = requests.get(link.replace(board.base, later.base), timeout=10)
+        assert late.status_code == 400
+        assert "Sign-in links work for 15 minutes." in text_of(late.text)
