@@ -121,10 +121,15 @@ def test_a_leader_of_another_team_is_refused_in_words(board: Board, five: reques
 def test_a_leader_of_two_teams_sharing_all_but_two_members_sees_one_figure_withheld(
     board: Board,
 ) -> None:
-    page = board.sign_in("ol@example.com").get(f"{board.base}/dashboard", timeout=10).text
+    session = board.sign_in("ol@example.com")
+    page = session.get(f"{board.base}/dashboard", timeout=10).text
     big, small = this_week(team_section(page, "Big")), this_week(team_section(page, "Small"))
     assert "3.9 (7 of 7 answered" in big
     assert DIFFERENCING in small and "of 5 answered" not in small
+    # one team at a time gives away nothing more
+    alone = session.get(f"{board.base}/dashboard", params={"team": "Small"}, timeout=10).text
+    assert "Big" not in text_of(alone)
+    assert DIFFERENCING in this_week(team_section(alone, "Small"))
 
 
 def test_twelve_weeks_of_charts_and_an_experiment_marked_in_chromium(

@@ -176,13 +176,18 @@ def build(
     teams: Sequence[Team],
     today: date,
     experiments: Sequence[Experiment] | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """The dashboard's values for ``teams`` up to the week of ``today``."""
+    """The dashboard's values up to the week of ``today`` for ``teams``, every team the
+    viewer may see (or, with ``only``, the one of them named so). The pulse figures of
+    all of ``teams`` go through the privacy rule either way: looking at one team at a
+    time shows nothing the page of all of them withholds."""
     min_size = settings.privacy.min_team_size
     this = monday(today)
     chart_mondays = [this - timedelta(weeks=WEEKS - 1 - i) for i in range(WEEKS)]
+    displayed = [t for t in teams if only is None or t.name == only]
     if experiments is None:
-        experiments = store.experiments_of([t.name for t in teams])
+        experiments = store.experiments_of([t.name for t in displayed])
     first = chart_mondays[0]
     for e in experiments:
         try:
@@ -232,7 +237,7 @@ def build(
         }
 
     shown_teams = []
-    for team in teams:
+    for team in displayed:
         size = len(team.everyone)
         big = size >= min_size
         load = _load(store, settings, team, mondays) if big else {}
@@ -297,7 +302,7 @@ def build(
             }
         )
     everyone = None
-    if len(teams) > 1:
+    if len(teams) > 1 and only is None:
         union_size = len({e for t in teams for e in t.everyone})
         pulse = pulse_rows("all", union_size, sorted({e for t in teams for e in t.everyone}))
         everyone = {
@@ -375,13 +380,13 @@ class DashboardPages:
         self.site = site
         self.signin = signin
 
-    def _teams(self, request: Request, session: Session) -> list[Team]:
+    def _teams(self, request: Request, session: Session) -> tuple[list[Team], str | None]:
+        """The teams the viewer may see, and the one asked for (``?team=``) if any."""
         teams = visible_teams(self.site.settings, session.email)
         wanted = request.query_params.get("team")
         if wanted is None:
-            return teams
-        chosen = [t for t in teams if t.name == wanted]
-        if not chosen:
+            return teams, None
+        if wanted not in {t.name for t in teams}:
             raise Refused(
                 403,
                 "This team is not yours to see",
@@ -389,18 +394,20 @@ class DashboardPages:
                 "dashboard's own page.",
                 "refused: another team",
             )
-        return chosen
+        return teams, wanted
 
     async def dashboard(self, request: Request) -> Response:
         session, ended = self.signin.session(request)
         if session is None:
             outcome(request, "dashboard: sign in")
             return self.signin.page(request, problem=SESSION_ENDED if ended else "")
-        teams = self._teams(request, session)
+        teams, only = self._teams(request, session)
         person = self.site.settings.person(session.email)
         today = self.site.clock().astimezone(person.tz).date()
-        values = await self.site.call(lambda s: build(s, self.site.settings, teams, today))
-        outcome(request, f"dashboard: {len(teams)} teams")
+        values = await self.site.call(
+            lambda s: build(s, self.site.settings, teams, today, only=only)
+        )
+        outcome(request, f"dashboard: {len(values['teams'])} teams")
         return self.site.render(
             request,
             "dashboard.html.j2",
