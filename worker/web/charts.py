@@ -34,7 +34,7 @@ class Chart:
     polyline: str
     marks: tuple[Mark, ...]
     ticks: tuple[tuple[float, str], ...]  # (y, label) of the value axis
-    weeks: tuple[tuple[float, str], ...]  # (x, label) of the first, middle and last week
+    weeks: tuple[tuple[float, str, str], ...]  # (x, label, text-anchor): first, middle, last
     baseline: float
 
 
@@ -79,6 +79,9 @@ def line(
         " ".join(f"{p.x},{p.y}" for p in points),
         drawn,
         ticks,
-        tuple((_x(i, n), weeks[i]) for i in shown),
+        tuple(
+            (_x(i, n), weeks[i], "start" if i == 0 else "end" if i == n - 1 else "middle")
+            for i in shown
+        ),
         float(HEIGHT - BOTTOM),
     )
