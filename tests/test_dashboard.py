@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import write
 from tests.dashboard_web import (
@@ -344,3 +346,15 @@ def test_an_incomplete_experiment_or_one_for_another_team_is_refused_in_words(
         assert words_ in text_of(got.text)
     recorded = board.store.experiments_of(["Five", "Four"])
     assert "Fewer syncs" not in [e.name for e in recorded]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(team=st.text(max_size=300).filter(lambda t: t != "Five"))
+def test_any_other_team_name_is_refused_in_words(
+    board: Board, five: requests.Session, team: str
+) -> None:
+    got = five.get(f"{board.base}/dashboard", params={"team": team}, timeout=10)
+    assert got.status_code == 403
+    assert "This team is not yours to see" in text_of(got.text)

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.dashboard_web import NOW, Board, csrf_of, serve_at, text_of
 
@@ -127,3 +130,24 @@ def test_a_tampered_or_expired_sign_in_link_is_refused_in_words(board: Board) ->
         late = requests.get(link.replace(board.base, later.base), timeout=10)
         assert late.status_code == 400
         assert "Sign-in links work for 15 minutes." in text_of(late.text)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    address=st.text(max_size=400),
+    token=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=200),
+)
+def test_any_address_or_token_is_answered_in_words_and_mails_no_one_else(
+    board: Board, address: str, token: str
+) -> None:
+    before = len(list((board.folder / "var" / "outbox" / "new").glob("*")))
+    got = board.ask_for_link(requests.Session(), address)
+    assert got.status_code in (200, 400, 429), text_of(got.text)
+    assert "Traceback" not in got.text
+    link = requests.get(f"{board.base}/signin/{quote(token, safe='')}", timeout=10)
+    assert link.status_code in (400, 404), text_of(link.text)
+    assert "Something went wrong" not in text_of(link.text)
+    after = len(list((board.folder / "var" / "outbox" / "new").glob("*")))
+    assert after == before
