@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/serve.py --repeat 3
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .mypy_cache .ruff_cache

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,8 +14,11 @@ from rich.console import Console
 
 from worker import report
 from worker.cli.app import ConfigOpt, NowOpt, PersonOpt, _now, _runtime, _settings, app, err, out
+from worker.config import Settings
 from worker.core.errors import Problem, UserError
 from worker.cycle.figures import load_report
+from worker.cycle.runtime import Runtime, select
+from worker.report import sentiment
 from worker.report import tables as report_table
 from worker.report.html import render_html
 
@@ -82,6 +86,7 @@ def analyze(
     elif fmt == "csv":
         text = report.to_csv(built)
     else:
+        side = _side_by_side(rt, settings, built, first, last, person, team)
         text = render_html(
             built,
             generated_at=moment.strftime("%Y-%m-%d %H:%M UTC"),
@@ -90,6 +95,7 @@ def analyze(
                 "min_team_size": settings.privacy.min_team_size,
             },
             names=names,
+            side_by_side=side,
         )
     if output:
         _write(output, text)
@@ -103,3 +109,34 @@ def _write(path: Path, text: str) -> None:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     err.print(f"wrote {path}", markup=False)
+
+
+def _side_by_side(
+    rt: Runtime,
+    settings: Settings,
+    built: dict[str, Any],
+    first: date,
+    last: date,
+    person: str | None,
+    team: str | None,
+) -> list[dict[str, Any]]:
+    """The report's "Load and pulse" section: the store's pulse counts handed to the report."""
+    _people, teams = select(settings, person, team)
+    weeks = (sentiment.week_of(first), sentiment.week_of(last))
+    pulse = {
+        t.name: [
+            sentiment.PulseFigure(c.question, c.period, c.respondents, c.histogram)
+            for c in rt.store.pulse_counts(t.everyone, *weeks)
+        ]
+        for t in teams
+    }
+    asked = settings.emails.pulse.questions if settings.emails.pulse else ()
+    if not asked or not any(pulse.values()):
+        return []  # no pulse answers in the period: nothing to put beside the load
+    return sentiment.section(
+        built,
+        [(t.name, t.everyone) for t in teams],
+        pulse,
+        [(q.id, q.text) for q in asked],
+        settings.privacy.min_team_size,
+    )

@@ -83,13 +83,16 @@ def render_html(
     generated_at: str,
     thresholds: Mapping[str, Any],
     names: Mapping[str, str] | None = None,
+    side_by_side: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The report page for ``report`` (the JSON dict of docs/metrics.md) as one HTML string.
 
     ``generated_at`` is printed as given; ``thresholds`` is the overload policy shown in
-    the legend and quoted in the reasons; ``names`` maps an email to a display name.
+    the legend and quoted in the reasons; ``names`` maps an email to a display name;
+    ``side_by_side`` is the "Load and pulse" section (:func:`worker.report.sentiment.section`).
     """
     context = view(report, generated_at=generated_at, thresholds=thresholds, names=names)
+    context["side_by_side"] = list(side_by_side)
     return _environment().get_template(TEMPLATE).render(**context)
 
 

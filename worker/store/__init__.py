@@ -48,6 +48,7 @@ from worker.store import migrations
 from worker.store.answers import Answer, AnswerQueries
 from worker.store.audit import AuditQueries
 from worker.store.events import CalendarStatus, EventQueries
+from worker.store.figures import FigureQueries
 from worker.store.forget import ForgetQueries, ForgetReport
 from worker.store.ledger import BlockRecord, LedgerQueries
 from worker.store.migrations import ADDED, HEAD, REVISIONS, version_table
@@ -67,7 +68,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class Store(EventQueries, OutboxQueries, LedgerQueries, AuditQueries, AnswerQueries, ForgetQueries):
+class Store(
+    EventQueries,
+    OutboxQueries,
+    LedgerQueries,
+    AuditQueries,
+    AnswerQueries,
+    ForgetQueries,
+    FigureQueries,
+):
     """One database. ``url`` is a SQLAlchemy URL (``sqlite:////abs/path.db``, ``postgresql://…``).
 
     Opening it checks its schema (:meth:`_open`): a brand-new database gets the tables and

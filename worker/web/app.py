@@ -6,6 +6,8 @@ Routes (docs/web.md):
   ``{"store": "unreachable"}`` (and one WARNING line in the log, never a traceback);
 * ``/answer/{token}`` and ``/journal/{token}`` (:mod:`.answers`), ``/unsubscribe/{token}``
   and ``/preferences/{token}`` (:mod:`.preferences`): the pages the emails link to;
+* ``/dashboard`` and ``/dashboard/experiments`` (:mod:`.dashboard`), ``/signin``,
+  ``/signin/{token}`` and ``/signout`` (:mod:`.signin`): the leaders' dashboard;
 * ``/static/style.css``: the pages' one stylesheet.
 
 Every response carries the security headers of :data:`HEADERS` (a page with a token in
@@ -41,9 +43,11 @@ from worker.core.model import redact_location
 from worker.links import Links
 from worker.store import Store
 from worker.web.answers import AnswerPages
+from worker.web.dashboard import DashboardPages
 from worker.web.forms import answer_forms
 from worker.web.pages import Refused, Site, first_line, web_templates
 from worker.web.preferences import PreferencePages
+from worker.web.signin import SignIn
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +162,8 @@ def create_app(
     site = Site(settings, store_factory, links, clock)
     answers = AnswerPages(site, answer_forms(site))
     prefs = PreferencePages(site)
+    signin = SignIn(site)
+    dashboard = DashboardPages(site, signin)
     where = redact_location(settings.store)
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -210,6 +216,12 @@ def create_app(
         Route(f"/preferences/{token}", prefs.preferences_page, methods=["GET"]),
         Route(f"/preferences/{token}", prefs.preferences, methods=["POST"]),
         Route(f"/preferences/{token}/export.json", prefs.export, methods=["GET"]),
+        Route("/dashboard", dashboard.dashboard, methods=["GET"]),
+        Route("/dashboard/experiments", dashboard.record, methods=["POST"]),
+        Route("/signin", signin.request_link, methods=["POST"]),
+        Route(f"/signin/{token}", signin.link_page, methods=["GET"]),
+        Route(f"/signin/{token}", signin.use_link, methods=["POST"]),
+        Route("/signout", signin.sign_out, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=web_templates() / "static"), name="static"),
     ]
     return Starlette(
