@@ -22,7 +22,7 @@ from tests.conftest import ROOT, write
 from tests.tz import BERLIN
 from worker import config as config_mod
 from worker.store import Store
-from worker.store.tables import audit_log, events, read_notes, sync_state
+from worker.store.tables import audit_log, events, experiments, read_notes, sync_state
 
 ANA, BO = "ana@example.com", "bo@example.com"
 THURSDAY = datetime(2026, 11, 5, 16, 45, tzinfo=BERLIN)
@@ -246,3 +246,30 @@ def test_forgetting_someone_never_stored_says_so(run_cli, project: Path, team: P
     assert "  no opt-out: they had not opted out of any email" in done.out
     bad = run_cli("forget", "not-an-address", "--yes")
     assert bad.code == 2 and "is not an email address" in bad.err
+
+
+def test_forget_deletes_their_dashboard_sign_ins_and_takes_their_name_off_experiments(
+    run_cli, project: Path, team: Path
+) -> None:
+    now = datetime(2026, 11, 5, 12, tzinfo=BERLIN)
+    with opened(team) as store:
+        store.add_sign_in("a" * 64, ANA, now)
+        store.add_sign_in("b" * 64, BO, now)
+        store.add_experiment(
+            "Platform", "No-meeting Wednesdays", "2026-11-04", ["meeting_hours"], ANA, now
+        )
+
+    done = run_cli("forget", ANA, "--yes")
+
+    assert done.code == 0, done.err
+    assert "  deleted 1 dashboard sign-in link sent to them" in done.out.splitlines()
+    assert (
+        "  took their name off 1 experiment they recorded (kept for their team)"
+        in done.out.splitlines()
+    )
+    with opened(team) as store:
+        assert store.count_sign_ins(ANA, now - timedelta(days=1)) == 0
+        assert store.count_sign_ins(BO, now - timedelta(days=1)) == 1
+        assert [e.name for e in store.experiments_of(["Platform"])] == ["No-meeting Wednesdays"]
+        with store.engine.connect() as conn:
+            assert list(conn.execute(select(experiments.c.created_by)).scalars()) == [""]

@@ -24,9 +24,7 @@ PROGRAMS = PREVIEWED
 
 @emails_app.command("preview")
 def preview(
-    program: Annotated[
-        str, typer.Argument(help="reflection | recognition | followup | overload | digest")
-    ],
+    program: Annotated[str, typer.Argument(help=" | ".join(PREVIEWED))],
     to: Annotated[str, typer.Option("--to", help="The recipient (email).")],
     day: Annotated[str | None, typer.Option("--date", help="The day it is about.")] = None,
     html: Annotated[

@@ -108,6 +108,13 @@ def _deleted(r: ForgetReport) -> list[str]:
     if r.answers or r.preferences:
         pause = " and their pause" if r.preferences else ""
         lines.append(f"deleted {plural(r.answers, 'answer')}{pause}")
+    if r.sign_ins:
+        lines.append(f"deleted {plural(r.sign_ins, 'dashboard sign-in link')} sent to them")
+    if r.experiments:
+        lines.append(
+            f"took their name off {plural(r.experiments, 'experiment')} they recorded "
+            "(kept for their team)"
+        )
     if r.audit:
         lines.append(f"deleted {plural(r.audit, 'audit entry', 'audit entries')} about them")
     if r.emails:

@@ -26,9 +26,11 @@ from worker.store.tables import (
     audit_log,
     blocks,
     events,
+    experiments,
     outbox,
     preferences,
     read_notes,
+    sign_ins,
     sync_notes,
     sync_state,
     unsubscribes,
@@ -50,6 +52,8 @@ class ForgetReport:
     blocks: int = 0  # records of the blocks steadyhand wrote on their calendars
     answers: int = 0
     preferences: int = 0  # their pause
+    sign_ins: int = 0  # the dashboard's sign-in links sent to them
+    experiments: int = 0  # experiments they recorded: kept for their team, without their name
     audit: int = 0  # audit entries about them
     emails: int = 0  # outbox rows to them emptied now (what the email said)
     cancelled: int = 0  # of those, still to go: done without sending (``forgotten``)
@@ -117,6 +121,13 @@ def _forget(conn: Connection, person: str, now: datetime) -> ForgetReport:
         "blocks": _count(conn, delete(blocks).where(blocks.c.owner == person)),
         "answers": _count(conn, delete(answers).where(answers.c.person == person)),
         "preferences": _count(conn, delete(preferences).where(preferences.c.person == person)),
+        "sign_ins": _count(conn, delete(sign_ins).where(func.lower(sign_ins.c.email) == person)),
+        "experiments": _count(
+            conn,
+            update(experiments)
+            .where(func.lower(experiments.c.created_by) == person)
+            .values(created_by=""),
+        ),
     }
     about = (func.lower(audit_log.c.person) == person) | func.lower(audit_log.c.subject).contains(
         person, autoescape=True
