@@ -174,6 +174,8 @@ def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         check=False,
     )
     assert made.returncode == 0, made.stderr
+    said = " ".join(made.stdout.split())
+    assert "open http://127.0.0.1:8080/dashboard and sign in as rui@example.com" in said
     port = free_port()
     log = folder / "serve.log"
     with log.open("w", encoding="utf-8") as stderr:

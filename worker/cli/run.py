@@ -308,6 +308,15 @@ def _print_web_side(rt: Runtime, now: datetime, directory: Path) -> None:
         f'then open the "How was today?" link of {name}\'s reflection (score 4):', markup=False
     )
     out.print(f"  {links['scores'][3]['url']}", markup=False, soft_wrap=True)
+    research = next((t for t in rt.settings.teams if t.name == "Research"), None)
+    if research is not None:  # a seeded demo (--weeks): its weeks are on the dashboard
+        base = links["scores"][3]["url"].split("/answer/")[0]
+        out.print(
+            f"and the dashboard: open {base}/dashboard and sign in as {research.leader} "
+            f"(the leader of {research.name}); the sign-in link is emailed into "
+            f"{rt.settings.mail.outbox}/new/",
+            markup=False,
+        )
 
 
 def _load_table(rt: Runtime, now: datetime) -> Any:
