@@ -183,3 +183,13 @@ def test_a_link_made_by_a_clock_a_little_ahead_still_opens_and_expires_on_time()
         links.verify(Purpose.ANSWER, token, NOW + timedelta(days=14, seconds=2))
     field = links.csrf(token, NOW)
     links.check_csrf(field, token, NOW - timedelta(minutes=4))
+
+
+def test_another_signed_value_cannot_take_the_salt_of_a_link_or_a_csrf_field() -> None:
+    links = Links("k1", "https://steadyhand.example.com")
+    for salt in ("answer", "journal", "unsubscribe", "preferences", "csrf"):
+        with pytest.raises(ValueError, match="belongs to a link purpose or CSRF"):
+            links.serializer(salt, NOW)
+    session = links.serializer("session", NOW).dumps({"e": "ana@example.com"})
+    with pytest.raises(BadLink):  # a session cookie is no answer link
+        links.verify(Purpose.ANSWER, session, NOW)

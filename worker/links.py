@@ -111,6 +111,14 @@ class Links:
             signer_kwargs={"clock_at": now.timestamp()},
         )
 
+    def serializer(self, salt: str, now: datetime) -> URLSafeTimedSerializer:
+        """A serializer of this key on ``now`` for another signed value of the web service
+        (the dashboard's sign-in links and session cookie), under a salt of its own: never
+        a purpose's or the CSRF fields', so no value passes for another."""
+        if salt in {p.value for p in Purpose} | {CSRF_SALT}:
+            raise ValueError(f"the salt {salt!r} belongs to a link purpose or CSRF")
+        return self._serializer(salt, now)
+
     # -- tokens -------------------------------------------------------------------
     def token(self, purpose: Purpose, email: str, program: str, period: str, now: datetime) -> str:
         data = {"e": email.lower(), "p": program, "d": period}

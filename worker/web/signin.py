@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from itsdangerous import BadData, SignatureExpired
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -85,8 +85,8 @@ class SignIn:
         admins = {a.lower() for a in settings.admins}
         return email in settings.leaders() or email in admins
 
-    def _serializer(self, salt: str) -> Any:
-        return self.site.links._serializer(salt, self.site.clock())
+    def _serializer(self, salt: str) -> URLSafeTimedSerializer:
+        return self.site.links.serializer(salt, self.site.clock())
 
     # -- the session ---------------------------------------------------------------------
     def session(self, request: Request) -> tuple[Session | None, bool]:
