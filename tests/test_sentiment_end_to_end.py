@@ -251,3 +251,5 @@ def test_the_seeded_demo_shows_twelve_weeks_of_charts_to_its_leader_in_chromium(
     assert "Research" in words(phone)
     assert phone.find_elements(By.ID, "team-Platform") == []  # not Rui's team
     assert phone.execute_script("return document.scripts.length") == 0
+    # on a phone the weeks' table scrolls inside its box; the page itself does not
+    assert phone.execute_script("return document.documentElement.scrollWidth") <= 375
