@@ -21,7 +21,7 @@ from worker.core import schedule
 from worker.core.model import Person, Team, local_day_range, wall_time
 from worker.core.wording import display_name
 from worker.cycle.runtime import Runtime
-from worker.programs import checkin, checkin_blockers, checkin_digest, partners
+from worker.programs import checkin, checkin_blockers, checkin_digest, followup, partners
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -264,7 +264,34 @@ def commitments_of(
         for n in c.commitments:
             a = statuses.get((on.isoformat(), n))
             out.append(partners.Commitment(on, n, c.priorities[n - 1], a.score if a else None))
-    return out
+    return out + one_on_one_commitments(rt, email, day)
+
+
+def one_on_one_commitments(rt: Runtime, email: str, day: date) -> list[partners.Commitment]:
+    """The 1:1 commitments ``email`` chose to share (follow-up answers ``shared:<n>``)
+    saved in the 7 days up to ``day``, each with its status (partners answers under
+    ``1on1:`` + the follow-up's period), dated the day they were saved."""
+    tz = rt.settings.person(email).tz
+    first = day - partners.LOOK_BACK + timedelta(days=1)
+    status: dict[tuple[str, str], int | None] = {}
+    for a in rt.store.answers_of(email, partners.NAME):
+        if a.period.startswith(partners.ONE_ON_ONE) and a.question.startswith("done:"):
+            status[(a.period, a.question)] = a.score
+    out = []
+    for a in rt.store.answers_of(email, followup.NAME):
+        head, _, n = a.question.partition(":")
+        on = a.updated.astimezone(tz).date()
+        if head != "shared" or not n.isdigit() or not a.text or not first <= on <= day:
+            continue
+        done = status.get((partners.ONE_ON_ONE + a.period, f"done:{n}"))
+        out.append(partners.Commitment(on, int(n), a.text, done, a.period))
+    return sorted(out, key=lambda c: (c.day, c.one_on_one, c.line))
+
+
+def shares_one_on_ones(rt: Runtime, email: str) -> bool:
+    """Whether ``email``'s follow-ups offer to share their commitments with a partner:
+    ``emails.partners`` is set and they are one of its team's paired members."""
+    return rt.settings.emails.partners is not None and email.lower() in _partner_members(rt)
 
 
 def partners_values(rt: Runtime, p: Person, day: date, week: str) -> dict[str, Any]:

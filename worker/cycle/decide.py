@@ -392,7 +392,9 @@ def _team_followups(
             for recipient, other in ((leader, member), (member, leader)):
                 due = followup.due(recipient, ev, delay, away[recipient.email])
                 if due is not None:
-                    build = partial(followup.values, recipient, other, leader, ev, held, skipped)
+                    share = checkins.shares_one_on_ones(rt, recipient.email)
+                    args = (recipient, other, leader, ev, held, skipped, share)
+                    build = partial(followup.values, *args)
                     out.append(Candidate(due, build))
     return out
 

@@ -214,11 +214,33 @@ def ended(
 
 
 def values(
-    recipient: Person, other: Person, leader: Person, event: Event, held: int, skipped: bool
+    recipient: Person,
+    other: Person,
+    leader: Person,
+    event: Event,
+    held: int,
+    skipped: bool,
+    share: bool = False,
 ) -> dict[str, Any]:
     """The follow-up's values as decided: the commitments are read from the 1:1's
-    description when it is sent (``_describe`` says where), never stored."""
+    description when it is sent (``_describe`` says where), never stored. ``share``: the
+    email offers to share them with the recipient's accountability partner (``emails.
+    partners`` is set and the recipient is one of its paired members)."""
     decided = context(
         recipient, other, leader, event.start, event.end, [], agenda_topic(held), skipped
     )
-    return {**decided, "_describe": {"owner": leader.email, "event_id": event.id}}
+    return {
+        **decided,
+        "share": share,
+        "_describe": {"owner": leader.email, "event_id": event.id},
+    }
+
+
+#: The longest share link (with its commitments in the query) a follow-up carries.
+MAX_SHARE_URL = 2000
+
+
+def share_query(items: Sequence[str]) -> dict[str, str]:
+    """The query of a follow-up's share link: its commitments as ``c1``, ``c2``… (the
+    form shows them; what is saved is only what the person ticks, as their answer)."""
+    return {f"c{i}": item for i, item in enumerate(items[:MAX_COMMITMENTS], start=1)}

@@ -11,7 +11,8 @@ the same period always gives the same groups. A lone member left over by explici
 joins an explicit pair as its third; with no pair to join they have no partner.
 
 A commitment is a check-in priority ticked "commitment" in the last 7 days, shared beyond
-"only me" (with the leader or the team). Pure: no I/O, no clock.
+"only me" (with the leader or the team), or a 1:1 commitment its owner chose to share
+from their follow-up email in the last 7 days. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ PRIORITY: Final = 5
 PREVIEW: Final = True
 #: How far back a check-in's commitments count for the weekly email.
 LOOK_BACK: Final = timedelta(days=7)
+#: The start of the period of a 1:1 commitment's status (``1on1:`` + the follow-up's
+#: period): it cannot be taken for a check-in day.
+ONE_ON_ONE: Final = "1on1:"
 
 
 def due(
@@ -92,22 +96,32 @@ def partners_of(email: str, found: Sequence[tuple[str, ...]]) -> tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class Commitment:
-    """A check-in priority ticked "commitment": its day, line number, words, status."""
+    """A check-in priority ticked "commitment" (or a shared 1:1 commitment: ``one_on_one``
+    is then its follow-up's period): its day, line number, words, status."""
 
     day: date
     line: int
     text: str
     status: int | None = None  # 1 done, 0 still on it, None not said
+    one_on_one: str = ""
+
+    @property
+    def period(self) -> str:
+        """The period its status is stored under: its check-in day, or ``1on1:`` + the
+        follow-up's period."""
+        return ONE_ON_ONE + self.one_on_one if self.one_on_one else self.day.isoformat()
 
     @property
     def id(self) -> str:
-        return f"{self.day.isoformat()}:{self.line}"
+        return f"{self.period}:{self.line}"
 
 
 def _shown(c: Commitment) -> dict[str, Any]:
     return {
         "id": c.id,
         "day": c.day.isoformat(),
+        "period": c.period,
+        "from_one_on_one": bool(c.one_on_one),
         "line": c.line,
         "text": c.text,
         "day_label": short_day(c.day),

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from worker.web.checkin import CheckinForm
+from worker.web.followup import FollowupForm
 from worker.web.pages import Site, Visit
 from worker.web.partners import PartnersForm
 from worker.web.pulse import PulseForm
@@ -44,5 +45,10 @@ class AnswerForm(Protocol):
 
 def answer_forms(site: Site) -> dict[str, AnswerForm]:
     """Every program's answer form by program name (the reflection's is built in)."""
-    forms: list[AnswerForm] = [CheckinForm(site), PartnersForm(site), PulseForm(site)]
+    forms: list[AnswerForm] = [
+        CheckinForm(site),
+        FollowupForm(site),
+        PartnersForm(site),
+        PulseForm(site),
+    ]
     return {f.PROGRAM: f for f in forms}

@@ -16,7 +16,7 @@ from datetime import date
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from worker.programs import checkin, partners
+from worker.programs import checkin, followup, partners
 from worker.store import Store
 from worker.web.pages import Refused, Site, Visit, bad_link, long_date, outcome
 
@@ -30,19 +30,31 @@ def _line(value: str | None) -> int | None:
     return int(text) if text.isdigit() and 0 < int(text) < 1000 else None
 
 
-def _commitment(store: Store, email: str, day: date, line: int) -> tuple[str, str, bool]:
-    """(the commitment's words, its stored status, whether its owner may be named)."""
-    words = ""
+def _words(store: Store, email: str, period: str, line: int) -> str:
+    """The words of ``email``'s commitment ``line`` of ``period`` ("" when there is none):
+    a check-in day's priority ticked "commitment", or a shared 1:1 commitment."""
+    if period.startswith(partners.ONE_ON_ONE):
+        source = period.removeprefix(partners.ONE_ON_ONE)
+        for a in store.answers_of(email, followup.NAME, (source, source)):
+            if a.question == f"shared:{line}":
+                return a.text or ""
+        return ""
     texts = {}
-    for a in store.answers_of(email, checkin.NAME, (day.isoformat(), day.isoformat())):
+    for a in store.answers_of(email, checkin.NAME, (period, period)):
         texts[a.question] = a.text or ""
     lines = checkin.lines(texts.get("priorities"))
     if line in checkin.commitment_numbers(texts.get("commitments"), len(lines)):
-        words = lines[line - 1]
+        return lines[line - 1]
+    return ""
+
+
+def _commitment(store: Store, email: str, period: str, line: int) -> tuple[str, str, bool]:
+    """(the commitment's words, its stored status, whether its owner may be named)."""
+    words = _words(store, email, period, line)
     status = ""
     named = True
     for a in store.answers_of(email, PROGRAM):
-        if a.period == day.isoformat() and a.question == f"done:{line}":
+        if a.period == period and a.question == f"done:{line}":
             status = "done" if a.score == 1 else "still"
         if a.period == "" and a.question == "celebrate" and a.score == 0:
             named = False
@@ -57,11 +69,13 @@ class PartnersForm:
     def __init__(self, site: Site) -> None:
         self.site = site
 
-    def _claimed(self, visit: Visit, line: int | None) -> tuple[date, int]:
-        try:
-            day = date.fromisoformat(visit.claim.period)
-        except ValueError:
-            raise bad_link("invalid") from None
+    def _claimed(self, visit: Visit, line: int | None) -> tuple[str, int]:
+        period = visit.claim.period
+        if not (period.startswith(partners.ONE_ON_ONE) and len(period) > len(partners.ONE_ON_ONE)):
+            try:
+                period = date.fromisoformat(period).isoformat()
+            except ValueError:
+                raise bad_link("invalid") from None
         if line is None:
             raise Refused(
                 400,
@@ -70,16 +84,17 @@ class PartnersForm:
                 "your partners email.",
                 "refused: no line",
             )
-        return day, line
+        return period, line
 
-    async def _found(self, visit: Visit, day: date, line: int) -> tuple[str, str, bool]:
+    async def _found(self, visit: Visit, day: str, line: int) -> tuple[str, str, bool]:
         found = await self.site.call(lambda s: _commitment(s, visit.email, day, line))
         if not found[0]:
             raise Refused(
                 404,
                 "That commitment is gone",
-                "It is no longer among the commitments of your check-in of that day, so "
-                "there is nothing to mark. Nothing was changed.",
+                "It is no longer among the commitments of your check-in of that day (or "
+                "the 1:1 commitments you share), so there is nothing to mark. Nothing was "
+                "changed.",
                 "refused: no such commitment",
             )
         return found
@@ -88,7 +103,7 @@ class PartnersForm:
         self,
         request: Request,
         visit: Visit,
-        day: date,
+        day: str,
         line: int,
         words: str,
         status: str,
@@ -104,7 +119,7 @@ class PartnersForm:
             "commitments.html.j2",
             code,
             title="Your commitment",
-            day=long_date(day),
+            day="" if day.startswith(partners.ONE_ON_ONE) else long_date(date.fromisoformat(day)),
             line=line,
             words=words,
             statuses=[
@@ -146,7 +161,7 @@ class PartnersForm:
 
         def save(store: Store) -> bool:
             done = {f"done:{line}": 1 if picked == "done" else 0}
-            changed = store.record_answers(visit.email, PROGRAM, day.isoformat(), done, now)
+            changed = store.record_answers(visit.email, PROGRAM, day, done, now)
             celebrate = {"celebrate": None if wanted_named else 0}
             return store.record_answers(visit.email, PROGRAM, "", celebrate, now) or changed
 
