@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import html
 import re
 import shutil
 import subprocess
@@ -33,8 +32,8 @@ emails:
   partners: {team: Platform, rotate: weekly, at: "thu 10:00"}
 """
 SHARE = "Choose which of these are yours to share with your accountability partner"
-#: A share link: its query carries the commitments, URL-encoded.
-SHARE_LINK = re.compile(r"http://127\.0\.0\.1:8080/answer/[A-Za-z0-9_.\-%]+\?[A-Za-z0-9=&%+._\-]*")
+#: A share link: a token and nothing else (the commitments are never in a URL).
+SHARE_LINK = re.compile(r"http://127\.0\.0\.1:8080/answer/[A-Za-z0-9_.\-]+(?=\s|$)")
 BO_1 = "Bo: draft the Q1 roadmap"
 BO_2 = "Ana: ask Finance about the conference budget"
 
@@ -114,9 +113,8 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         seen["get_status"] = got.status_code
         seen["get_page"] = got.text
         seen["get_unchanged"] = demo.answers() == before
+        assert re.findall(r'name="share:(\d+)"', got.text) == ["1", "2"]
         fields = {"csrf": csrf_of(got.text)}
-        for n in re.findall(r'name="share:(\d+)"', got.text):
-            fields[f"text:{n}"] = html_value(got.text, f"text:{n}")
         ticked = {**fields, "share:1": "1", "share:2": "1"}
         sent = requests.post(demo.local(url), data=ticked, timeout=10)
         seen["post_words"] = page_words(sent.text)
@@ -136,7 +134,7 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         seen["after_status"] = demo.answers()
         again = requests.get(demo.local(url), timeout=10).text
         seen["shown_ticked"] = again.count(" checked")
-        untick = {**fields, "csrf": csrf_of(again), "share:1": "1"}  # share:2 unticked
+        untick = {"csrf": csrf_of(again), "share:1": "1"}  # share:2 unticked
         gone = requests.post(demo.local(url), data=untick, timeout=10)
         assert gone.status_code == 200, page_words(gone.text)
         seen["after_untick"] = demo.answers()
@@ -146,14 +144,20 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return seen
 
 
-def html_value(page: str, name: str) -> str:
-    found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', page)
-    assert found, name
-    return html.unescape(found.group(1))
-
-
 def shared(answers: list[tuple[Any, ...]]) -> dict[str, str]:
-    return {a[3]: a[5] for a in answers if a[0] == "bo@example.com" and a[1] == "followup"}
+    return {
+        a[3]: a[5]
+        for a in answers
+        if a[0] == "bo@example.com" and a[1] == "followup" and a[3].startswith("shared:")
+    }
+
+
+def offered(answers: list[tuple[Any, ...]]) -> dict[str, str]:
+    return {
+        a[3]: a[5]
+        for a in answers
+        if a[0] == "bo@example.com" and a[1] == "followup" and a[3].startswith("offered:")
+    }
 
 
 def test_the_followup_offers_sharing_only_to_a_paired_member(week: dict[str, Any]) -> None:
@@ -165,6 +169,8 @@ def test_the_followup_offers_sharing_only_to_a_paired_member(week: dict[str, Any
 def test_opening_the_share_link_shows_the_commitments_unticked_and_records_nothing(
     week: dict[str, Any],
 ) -> None:
+    url = share_link(week["followups"]["bo@example.com"])
+    assert url is not None and "?" not in url and "roadmap" not in url.lower()
     assert week["get_status"] == 200
     words = page_words(week["get_page"])
     assert BO_1 in words and BO_2 in words
@@ -175,6 +181,8 @@ def test_opening_the_share_link_shows_the_commitments_unticked_and_records_nothi
 def test_ticking_two_stores_them_and_the_partner_sees_them(week: dict[str, Any]) -> None:
     assert week["post_words"].startswith("steadyhand Saved.") or "Saved." in week["post_words"]
     assert shared(week["after_post"]) == {"shared:1": BO_1, "shared:2": BO_2}
+    # what the email offered is kept as Bo's own, from when it was sent (not from the form)
+    assert offered(week["after_post"]) == {"offered:1": BO_1, "offered:2": BO_2}
     cy = text_of(week["partners"]["cy@example.com"])
     theirs = cy.split("Bo Berg's commitments this week:", 1)[1].split("Your own", 1)[0]
     assert f"{BO_1} (" in theirs and f"{BO_2} (" in theirs

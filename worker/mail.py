@@ -41,7 +41,7 @@ from worker.budget import BudgetExceeded, budget
 from worker.core.errors import Problem, UserError
 from worker.core.model import UTC
 from worker.links import Links, Purpose
-from worker.programs import followup, samples
+from worker.programs import samples
 from worker.resources import shipped
 from worker.sandbox import BudgetedEnvironment
 
@@ -309,14 +309,12 @@ def followup_share_link(
     links: Links | None, email_address: str, period: str, now: datetime, payload: Mapping[str, Any]
 ) -> str | None:
     """A follow-up's "choose which of these are yours to share" link: only when it offers
-    sharing (``share``), has commitments and links exist; None when too long for a link."""
+    sharing (``share``), has commitments and links exist. The commitments are not in it:
+    the page reads them from the store (kept there when the email is sent)."""
     items = [str(c) for c in payload.get("commitments") or []]
     if links is None or not payload.get("share") or not items:
         return None
-    made = links.url(
-        Purpose.ANSWER, email_address, "followup", period, now, **followup.share_query(items)
-    )
-    return made if made is not None and len(made) <= followup.MAX_SHARE_URL else None
+    return links.url(Purpose.ANSWER, email_address, "followup", period, now)
 
 
 def reflection_links(

@@ -170,6 +170,7 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
         )
         logger.info("not sending %s: %s", row.key, late)
         return "dropped", str(late)
+    _offer_shares(rt, person.email, row.program, row.period, filled, now)
     payload = email_links(rt, person, row, filled, now)
     link = payload["unsubscribe_url"]
     if row.program == "bundle":
@@ -190,6 +191,26 @@ def _send_email(rt: Runtime, row: OutboxRow, now: datetime) -> tuple[str, str]:
     sent = rt.transport.send(message)
     logger.debug("sent %s via %s", row.key, rt.transport.name)
     return "sent", sent
+
+
+def _offer_shares(
+    rt: Runtime, email: str, program: str, period: str, payload: dict[str, Any], now: datetime
+) -> None:
+    """Keep, as ``email``'s own, the 1:1 commitments a follow-up offers them to share with
+    their partner (``offered:N``): the page of its share link lists them from the store,
+    so their words are never in a URL. A bundle's follow-up parts likewise."""
+    if program == "bundle":
+        for part in payload.get("parts", []):
+            period_of = str(part.get("key", "")).rsplit(":", 1)[-1]
+            _offer_shares(rt, email, str(part.get("program")), period_of, part["payload"], now)
+        return
+    items = payload.get("commitments") or []
+    if program != followup.NAME or not payload.get("share") or not items:
+        return
+    offered: dict[str, int | str | None] = {
+        f"offered:{n}": str(text) for n, text in enumerate(items[: followup.MAX_COMMITMENTS], 1)
+    }
+    rt.store.record_answers(email, followup.NAME, period, offered, now)
 
 
 def make_links(settings: Settings) -> Links | None:

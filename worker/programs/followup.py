@@ -234,13 +234,3 @@ def values(
         "share": share,
         "_describe": {"owner": leader.email, "event_id": event.id},
     }
-
-
-#: The longest share link (with its commitments in the query) a follow-up carries.
-MAX_SHARE_URL = 2000
-
-
-def share_query(items: Sequence[str]) -> dict[str, str]:
-    """The query of a follow-up's share link: its commitments as ``c1``, ``c2``… (the
-    form shows them; what is saved is only what the person ticks, as their answer)."""
-    return {f"c{i}": item for i, item in enumerate(items[:MAX_COMMITMENTS], start=1)}

@@ -1,23 +1,21 @@
 """The page behind a follow-up's "choose which of these are yours to share" link
 (``/answer/{token}`` for a ``followup`` link; the claim's period is the follow-up's).
 
-The 1:1's commitments are never stored: the link carries them in its query (``c1``,
-``c2``…), as the email listed them. The page shows each as a checkbox "mine, share with
-my partner"; only the POST records, under program ``followup`` and the follow-up's
-period: ``shared:<n>`` (n its place in the list) with its words, for each one ticked;
-unticking deletes it. It can be changed for 7 days after the link was made. GET never
-records; the same POST twice changes nothing. Free text is never logged.
+The 1:1's commitments the email offered are kept, when it is sent, as the recipient's own
+answers ``offered:<n>`` under program ``followup`` and the follow-up's period (never in
+the link). The page shows each as a checkbox "mine, share with my partner"; only the POST
+records: ``shared:<n>`` with its words for each one ticked; unticking deletes it. It can
+be changed for 7 days after the link was made. GET never records; the same POST twice
+changes nothing. Free text is never logged.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from worker.core.wording import one_line
 from worker.programs import followup
 from worker.store import Store
 from worker.web.pages import Site, Visit, long_date, outcome
@@ -27,23 +25,18 @@ PROGRAM = followup.NAME
 EDITABLE = timedelta(days=7)
 
 
-def _items(values: Any, prefix: str) -> dict[int, str]:
-    """The commitments in ``values`` (``<prefix><n>``), cleaned and bounded."""
-    out = {}
-    for n in range(1, followup.MAX_COMMITMENTS + 1):
-        text = one_line(values.get(f"{prefix}{n}") or "")[: followup.MAX_COMMITMENT_CHARS]
-        if text:
-            out[n] = text
-    return out
-
-
-def _stored(store: Store, email: str, period: str) -> dict[int, str]:
+def _stored(store: Store, email: str, period: str, kind: str) -> dict[int, str]:
+    """``email``'s ``kind`` (``offered`` or ``shared``) commitments of the follow-up."""
     out = {}
     for a in store.answers_of(email, PROGRAM, (period, period)):
         head, _, n = a.question.partition(":")
-        if head == "shared" and n.isdigit() and a.text:
+        if head == kind and n.isdigit() and a.text:
             out[int(n)] = a.text
     return out
+
+
+def _both(store: Store, email: str, period: str) -> tuple[dict[int, str], dict[int, str]]:
+    return _stored(store, email, period, "offered"), _stored(store, email, period, "shared")
 
 
 class FollowupForm:
@@ -86,8 +79,7 @@ class FollowupForm:
 
     async def show(self, request: Request, visit: Visit) -> HTMLResponse:
         period = visit.claim.period
-        items = _items(request.query_params, "c")
-        shared = await self.site.call(lambda s: _stored(s, visit.email, period))
+        items, shared = await self.site.call(lambda s: _both(s, visit.email, period))
         outcome(request, "shown")
         return self._page(request, visit, items, shared)
 
@@ -95,9 +87,8 @@ class FollowupForm:
         period = visit.claim.period
         form = await self.site.form(request)
         self.site.check_post(request, visit, form)
-        items = _items(form, "text:")
+        items, shared = await self.site.call(lambda s: _both(s, visit.email, period))
         if self.site.clock() >= self._closes(visit):
-            shared = await self.site.call(lambda s: _stored(s, visit.email, period))
             outcome(request, "refused: closed")
             problem = (
                 "This choice is closed: it could be changed for 7 days after your 1:1, "
