@@ -207,3 +207,57 @@ def test_the_owner_marks_a_one_on_one_commitment_from_their_partners_email(
 def test_unticking_removes_a_shared_commitment(week: dict[str, Any]) -> None:
     assert week["shown_ticked"] == 2  # the page shows what was saved
     assert shared(week["after_untick"]) == {"shared:1": BO_1}
+
+
+def test_a_one_on_one_commitment_marked_done_is_celebrated_without_its_words(
+    tmp_path: Path,
+) -> None:
+    """The stand-up digest names who finished a 1:1 commitment (shared with their partner
+    only, so not what it was), and only counts someone who asked not to be named."""
+    from datetime import datetime, timedelta
+
+    from tests.conftest import write
+    from tests.tz import BERLIN
+    from worker import config
+    from worker.cycle import checkins
+    from worker.cycle.runtime import Runtime
+    from worker.store import Store
+
+    cfg = write(
+        tmp_path / "steadyhand.yaml",
+        """\
+timezone: Europe/Berlin
+store: sqlite:///var/steadyhand.db
+people:
+  - {email: ana@example.com, name: Ana Lima}
+  - {email: bo@example.com, name: Bo Berg}
+  - {email: cy@example.com, name: Cy Chen}
+teams: [{name: Platform, leader: ana@example.com, members: [bo@example.com, cy@example.com]}]
+emails:
+  checkin_digest: {at: "10:30"}
+  partners: {team: Platform}
+""",
+    )
+    (tmp_path / "var").mkdir(mode=0o700)
+    settings = config.load(cfg)
+    now = datetime(2026, 11, 5, 10, 30, tzinfo=BERLIN)
+    store = Store(settings.store_url)
+    try:
+        store.record_answers("bo@example.com", "followup", "2026-11-02", {"shared:1": BO_1}, now)
+        marked = now - timedelta(hours=2)
+        store.record_answers("bo@example.com", "partners", "1on1:2026-11-02", {"done:1": 1}, marked)
+        store.record_answers("cy@example.com", "partners", "1on1:2026-11-02", {"done:1": 1}, marked)
+        store.record_answers("cy@example.com", "partners", "", {"celebrate": 0}, marked)
+        rt = Runtime(settings, store, None, lambda: now)  # type: ignore[arg-type]
+        values = checkins.digest_values(
+            rt, settings.person("ana@example.com"), now.date(), now - timedelta(days=1), now
+        )
+        before = checkins.digest_values(
+            rt, settings.person("ana@example.com"), now.date(), now - timedelta(hours=1), now
+        )
+    finally:
+        store.close()
+    assert [d["name"] for d in values["done"]] == ["Bo Berg"]
+    assert values["done"][0]["text"] == "" and BO_1 not in str(values)
+    assert values["done_unnamed"] == 1  # Cy asked not to be named
+    assert before["done"] == [] and before["done_unnamed"] == 0  # already celebrated

@@ -189,7 +189,8 @@ def _blockers(rt: Runtime, leader: Person, now: datetime, away: set[date]) -> li
 
 def digest_values(rt: Runtime, p: Person, day: date, since: datetime, now: datetime) -> Any:
     """The digest of ``day`` for ``p``: the check-ins shared with ``p``'s teams that day,
-    and the partner commitments of those teams marked done after ``since``."""
+    and the partner commitments of those teams marked done after ``since`` (a 1:1's, shared
+    with the partner only, named without its words)."""
     teams = _teams_of(rt, p.email)
     co = sorted({m for t in teams for m in t.everyone})
     shared, done = [], []
@@ -209,6 +210,14 @@ def digest_values(rt: Runtime, p: Person, day: date, since: datetime, now: datet
             if source is not None and source.share == "team" and n <= len(source.priorities):
                 text = source.priorities[n - 1]
             done.append(checkin_digest.Done(display_name(member) if named else None, text))
+        for a in rt.store.answers_of(email, partners.NAME):  # 1:1 commitments: no words
+            if (
+                a.period.startswith(partners.ONE_ON_ONE)
+                and a.question.startswith("done:")
+                and a.score == 1
+                and since < a.updated <= now
+            ):
+                done.append(checkin_digest.Done(display_name(member) if named else None, ""))
     names = ", ".join(t.name for t in teams)
     return checkin_digest.context(p, day, names, shared, done)
 
