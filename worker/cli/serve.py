@@ -33,7 +33,6 @@ from worker.core.errors import Problem, UserError
 from worker.core.model import UTC, redact_location
 from worker.links import Links
 from worker.store import Store
-from worker.web import create_app
 
 logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`
 
@@ -131,6 +130,8 @@ def _check_store(settings: Settings) -> None:
 
 def _serve(settings: Settings, key: str, fixed: datetime | None) -> None:
     """Run the web app of ``settings`` until a signal; ``fixed``: a clock that stands still."""
+    from worker.web import create_app  # here: the other commands need none of the web app
+
     log_by_default(LogLevel.info)
     host, port = settings.web.address
 

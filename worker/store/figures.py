@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, func, insert, or_, select, update
-from sqlalchemy.orm import aliased
 
 from worker.store.tables import _chunks, _ts, answers, experiments, sign_ins
 
@@ -99,7 +98,7 @@ class FigureQueries:
         """``(question, period, text)`` of the pulse comments of periods ``first``..``last``
         among ``people`` whose writers ticked "share my comment" (``<id>.share`` = 1): no
         name, sorted by question, period and text (not by who wrote them)."""
-        c, s = aliased(answers), aliased(answers)
+        c, s = answers.alias(), answers.alias()
         query = (
             select(c.c.question, c.c.period, c.c.text)
             .join(
@@ -130,7 +129,7 @@ class FigureQueries:
         """How many check-in blockers ``people`` shared with their leader (or team) per day
         ``first``..``last`` (ISO dates); a check-in without a ``share`` answer is shared
         with the leader."""
-        b, s = aliased(answers), aliased(answers)
+        b, s = answers.alias(), answers.alias()
         query = (
             select(b.c.period, func.count().label("n"))
             .select_from(b)

@@ -22,11 +22,15 @@ the same schema, and that :data:`HEAD` is the last migration).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it runs (an upgrade, the tests), not when a store opens: every
+# command opens one, and opening reads the revision table directly.
 
 #: The revisions this steadyhand knows, oldest first; the last is the one it needs.
 REVISIONS = ("0001", "0002", "0003")
@@ -65,6 +69,8 @@ HERE = Path(__file__).resolve().parent
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the store's migrations, bound to ``connection``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.set_main_option("file_template", "v%%(rev)s_%%(slug)s")  # v0003_what_changed.py
@@ -74,9 +80,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
     """Run the migrations on ``connection`` up to ``revision`` (the caller commits)."""
+    from alembic import command
+
     command.upgrade(alembic_config(connection), revision)
 
 
 def script_head() -> str | None:
     """The last migration in ``versions/`` (tests compare it with :data:`HEAD`)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
