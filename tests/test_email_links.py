@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ROOT, write
 from tests.tz import BERLIN
-from worker import mail
+from worker import mail_links
 from worker.links import Claim, Links, Purpose
 
 KEY = "email-links-test-key"
@@ -307,7 +307,7 @@ def test_any_address_makes_url_safe_links_that_verify(
     address: str, program: str, period: str
 ) -> None:
     links = Links(KEY, BASE)
-    values = mail.link_values(links, address, program, period, SENT)
+    values = mail_links.link_values(links, address, program, period, SENT)
     urls = [values["unsubscribe"], values["preferences"]]
     if program == "reflection":
         urls += [s["url"] for s in values["scores"]] + [values["note"], values["journal"]]

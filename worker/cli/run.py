@@ -47,7 +47,7 @@ from worker.cycle.deliver import NOT_SENT, deliver, make_links
 from worker.cycle.figures import load_report
 from worker.cycle.run import CycleReport, run_cycle
 from worker.cycle.runtime import Runtime
-from worker.mail import reflection_links
+from worker.mail_links import reflection_links
 from worker.resources import shipped
 
 logger = logging.getLogger("worker.cli")  # not __main__ under `python -m worker.cli`

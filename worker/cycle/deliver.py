@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.base import Describes
 from connectors.secrets import KEY_ENV
-from worker import mail
+from worker import mail, mail_links
 from worker.config import Settings
 from worker.core import schedule, wording
 from worker.core.errors import PermanentError, SteadyhandError, TransientError
@@ -227,7 +227,7 @@ def email_links(
 ) -> dict[str, Any]:
     """``payload`` with the links of ``row``'s email to ``person`` (``links``, and
     ``unsubscribe_url``: the List-Unsubscribe URL), their tokens stamped at ``now``."""
-    return mail.with_links(
+    return mail_links.with_links(
         payload, make_links(rt.settings), person.email, row.program, row.period, now
     )
 

@@ -2,7 +2,7 @@
 priorities today? Anything in your way?", with a link to a short form (priorities, a
 concern, a blocker; each optional; who may see it: only me, my leader, my team).
 
-The form's link is made when the email goes out (:func:`worker.mail.link_values`); without
+The form's link is made when the email goes out (:func:`worker.mail_links.link_values`); without
 a secret key there is none and the email says to ask the admin. The answers are stored
 under program ``checkin`` and the check-in day (docs/programs.md). Pure: no I/O, no clock.
 """
