@@ -193,7 +193,7 @@ def _multiplicity(rule: Any) -> int:
         n = max(1, len(values))
         if part == "BYDAY" and freq in ("MONTHLY", "YEARLY"):
             each = 5 if freq == "MONTHLY" else 53
-            n = sum(1 if any(c.isdigit() for c in str(v)) else each for v in values)
+            n = sum(1 if any(c.isdecimal() for c in str(v)) else each for v in values)
         total *= n
     return min(total, 10**9)
 

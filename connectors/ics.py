@@ -295,7 +295,8 @@ class IcsCalendar:
         ``started`` by a watchdog that hangs up (a read blocked on a trickle included)."""
         cap, limit = self._limits.max_bytes, self._limits.feed_timeout
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
+        # a length too long to be a number (int() refuses 4,300 digits) is too large too
+        if declared.isdecimal() and (len(declared) > 15 or int(declared) > cap):
             raise _too_large(shown, cap)
         slow = _too_slow(shown, limit)
         left = started + limit - time.monotonic()

@@ -92,7 +92,7 @@ def _classify(result: Mapping[str, Any] | None) -> str:
     if not result:  # no refresh token for this app in the cache
         return "missing"
     error = str(result.get("error") or "")
-    codes = {int(c) for c in result.get("error_codes") or () if str(c).isdigit()}
+    codes = {int(c) for c in result.get("error_codes") or () if str(c).isdecimal()}
     text = str(result.get("error_description") or "")
     if result.get("suberror") == "consent_required" or codes & {65001, 65004}:
         return "missing_scopes"

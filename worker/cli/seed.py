@@ -92,7 +92,7 @@ def seeded_weeks(directory: Path) -> int:
         text = path.read_text(encoding="utf-8").strip()
     except OSError:
         return 0
-    return int(text) if text.isdigit() and 0 < int(text) <= MAX_WEEKS else 0
+    return int(text) if text.isdecimal() and len(text) <= 2 and 0 < int(text) <= MAX_WEEKS else 0
 
 
 def with_research(settings: Settings, directory: Path) -> Settings:

@@ -22,7 +22,12 @@ def parse_listen(value: Any) -> tuple[str, int]:
     host, colon, port = value.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if (
+        not colon
+        or not (port.isascii() and port.isdecimal())
+        or len(port) > 5
+        or not 1 <= int(port) <= 65535
+    ):
         raise ValueError(f"{_shown(value)} has no port from 1 to 65535 — {fix}")
     try:
         ipaddress.ip_address(host)

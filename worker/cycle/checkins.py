@@ -78,7 +78,7 @@ def _statuses(rt: Runtime, email: str, first: date, last: date) -> dict[tuple[st
     out = {}
     for a in rt.store.answers_of(email, partners.NAME, (first.isoformat(), last.isoformat())):
         head, _, n = a.question.partition(":")
-        if head == "done" and n.isdigit():
+        if head == "done" and n.isdecimal():
             out[(a.period, int(n))] = a
     return out
 
@@ -290,7 +290,7 @@ def one_on_one_commitments(rt: Runtime, email: str, day: date) -> list[partners.
     for a in rt.store.answers_of(email, followup.NAME):
         head, _, n = a.question.partition(":")
         on = a.updated.astimezone(tz).date()
-        if head != "shared" or not n.isdigit() or not a.text or not first <= on <= day:
+        if head != "shared" or not n.isdecimal() or not a.text or not first <= on <= day:
             continue
         done = status.get((partners.ONE_ON_ONE + a.period, f"done:{n}"))
         out.append(partners.Commitment(on, int(n), a.text, done, a.period))

@@ -57,7 +57,8 @@ def commitment_numbers(value: str | None, count: int) -> list[int]:
     """The 1-based line numbers of ``value`` ("1,3") between 1 and ``count``, sorted,
     each once; anything that is not such a number is left out."""
     found = set()
-    for part in (value or "").replace(" ", ",").split(","):
-        if part.strip().isdigit() and 1 <= int(part) <= count:
+    for raw in (value or "").replace(" ", ",").split(","):
+        part = raw.strip()
+        if part.isdecimal() and len(part) <= 4 and 1 <= int(part) <= count:
             found.add(int(part))
     return sorted(found)

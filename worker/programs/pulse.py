@@ -59,7 +59,7 @@ def week_of(day: date) -> str:
 def monday_of(week: str) -> date:
     """The Monday of an ISO week written ``2026-W45``; ValueError for anything else."""
     year, _, number = week.partition("-W")
-    if len(week) != 8 or not year.isdigit() or not number.isdigit():
+    if len(week) != 8 or not year.isdecimal() or not number.isdecimal():
         raise ValueError(f"{week!r} is not an ISO week")
     return date.fromisocalendar(int(year), int(number), 1)
 

@@ -187,7 +187,7 @@ def _problem(typed: _Checkin, share: str) -> str:
         part = raw.strip()
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= count:
+        if not part.isdecimal() or len(part) > 4 or not 1 <= int(part) <= count:
             return (
                 f"“{part[:20]}” is not the number of one of your priorities: write the "
                 f"line numbers of your commitments (1 to {count}), like 1, 3."

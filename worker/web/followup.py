@@ -30,7 +30,7 @@ def _stored(store: Store, email: str, period: str, kind: str) -> dict[int, str]:
     out = {}
     for a in store.answers_of(email, PROGRAM, (period, period)):
         head, _, n = a.question.partition(":")
-        if head == kind and n.isdigit() and a.text:
+        if head == kind and n.isdecimal() and a.text:
             out[int(n)] = a.text
     return out
 

@@ -27,7 +27,7 @@ STATUSES = {"done": "Done", "still": "Still on it"}
 
 def _line(value: str | None) -> int | None:
     text = (value or "").strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 1000 else None
+    return int(text) if text.isdecimal() and len(text) <= 3 and 0 < int(text) < 1000 else None
 
 
 def _words(store: Store, email: str, period: str, line: int) -> str:

@@ -73,7 +73,7 @@ def _weeks(store: Store, email: str, first: str, last: str) -> dict[str, _Week]:
 def _score(value: str | None, q: Question) -> int | None:
     """A score on ``q``'s scale as written in a form or query; None for anything else."""
     text = (value or "").strip()
-    if text.isdigit() and len(text) <= 2 and q.low <= int(text) <= q.high:
+    if text.isdecimal() and len(text) <= 2 and q.low <= int(text) <= q.high:
         return int(text)
     return None
 
