@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import html
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ import requests
 from tests.conftest import write
 from tests.test_serve import KEY, Served, free_port
 from tests.waiting import wait_for
+from tests.web_server import csrf_of, text_of
 from worker import config as config_mod
 from worker.config import Settings
 from worker.core.model import Event, SyncState, TimeRange
@@ -177,17 +177,6 @@ class Board:
         assert got.status_code == 303, text_of(got.text)
         self.set_cookie = got.headers["set-cookie"]
         return session
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]*)"', page)
-    assert found, "the page has no csrf field"
-    return html.unescape(found.group(1))
-
-
-def text_of(page: str) -> str:
-    body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
 @contextmanager

@@ -41,6 +41,8 @@ from tests.conftest import write
 from tests.test_serve import free_port
 from tests.test_web_browser import click, open_page, phone, words  # noqa: F401 (fixture)
 from tests.waiting import wait_for
+from tests.web_server import csrf_of
+from tests.web_server import text_of as page_words
 from worker.programs import checkin
 from worker.store import Store
 
@@ -180,16 +182,6 @@ def links_of(message: EmailMessage) -> list[str]:
 def form_link(message: EmailMessage) -> str:
     (url,) = [u for u in LINK.findall(text_of(message)) if "/answer/" in u]
     return url
-
-
-def page_words(page: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]*)"', page)
-    assert found, page_words(page)
-    return html.unescape(found.group(1))
 
 
 def post_form(url: str, **fields: str) -> str:

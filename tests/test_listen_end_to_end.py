@@ -11,10 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,9 +24,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.test_serve import free_port
 from tests.test_web_browser import click, open_page, phone, words  # noqa: F401 (fixture)
-from tests.waiting import wait_for
+from tests.web_server import demo_served
 from worker.cli.run import DEMO_NOW
 from worker.links import Links, Purpose
 from worker.store import Store
@@ -99,55 +95,9 @@ def score_link(message: EmailMessage, score: int) -> str:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`steadyhand demo` run once in a folder, then `steadyhand serve --demo` over it."""
-    folder = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "STEADYHAND_SECRET_KEY": KEY, "COLUMNS": "200"}
-    env.pop("STEADYHAND_CONFIG", None)
-    env.pop("STEADYHAND_NOW", None)
-    made = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
-    assert "steadyhand serve --demo" in made.stdout
-    port = free_port()
-    log = folder / "serve.log"
-    with log.open("w", encoding="utf-8") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "worker.cli",
-                "serve",
-                "--demo",
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    running = Demo(folder / "var", port, log)
-
-    def answers_health() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
-        except requests.ConnectionError:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")
-            return False
-
-    try:
-        assert wait_for(answers_health, timeout=30), log.read_text(encoding="utf-8")
-        yield running
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert "Traceback" not in log.read_text(encoding="utf-8")
+    with demo_served(tmp_path_factory.mktemp("demo"), KEY) as served:
+        assert "steadyhand serve --demo" in served.said
+        yield Demo(served.folder / "var", served.port, served.log)
 
 
 def test_the_demo_teams_first_reflection_is_answered_and_found_in_your_last_30_days(

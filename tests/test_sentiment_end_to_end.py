@@ -26,10 +26,11 @@ import pytest
 import requests
 
 from tests.dashboard_web import TEAMS, Board, csrf_of, serve_at, text_of
-from tests.test_serve import KEY, free_port
+from tests.test_serve import KEY
 from tests.test_web_browser import click, open_page, phone, words  # noqa: F401 (fixture)
 from tests.tz import BERLIN
 from tests.waiting import wait_for
+from tests.web_server import demo_served
 
 #: Friday 6 November 2026: the pulse goes at 14:00 (the default), the server runs at 17:00.
 PULSE_AT = datetime(2026, 11, 6, 14, 5, tzinfo=BERLIN)
@@ -160,54 +161,10 @@ def test_a_leader_of_two_overlapping_teams_sees_one_of_their_figures_withheld(
 @pytest.fixture(scope="module")
 def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
     """`steadyhand demo --weeks 12`, then `steadyhand serve --demo` over it."""
-    folder = tmp_path_factory.mktemp("demo-weeks")
-    env = {**os.environ, "STEADYHAND_SECRET_KEY": KEY, "COLUMNS": "200"}
-    env.pop("STEADYHAND_CONFIG", None)
-    env.pop("STEADYHAND_NOW", None)
-    made = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo", "--weeks", "12"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
-    said = " ".join(made.stdout.split())
-    assert "open http://127.0.0.1:8080/dashboard and sign in as rui@example.com" in said
-    port = free_port()
-    log = folder / "serve.log"
-    with log.open("w", encoding="utf-8") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "worker.cli",
-                "serve",
-                "--demo",
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-
-    def up() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
-        except requests.ConnectionError:
-            assert proc.poll() is None, log.read_text(encoding="utf-8")
-            return False
-
-    try:
-        assert wait_for(up, timeout=30), log.read_text(encoding="utf-8")
-        yield folder, port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with demo_served(tmp_path_factory.mktemp("demo-weeks"), KEY, "--weeks", "12") as served:
+        said = " ".join(served.said.split())
+        assert "open http://127.0.0.1:8080/dashboard and sign in as rui@example.com" in said
+        yield served.folder, served.port
 
 
 def sign_in_links(folder: Path, address: str) -> set[str]:

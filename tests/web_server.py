@@ -240,3 +240,65 @@ def tampered(token: str) -> str:
     body, _, signature = token.rpartition(".")
     flipped = "A" if signature[0] != "A" else "B"
     return f"{body}.{flipped}{signature[1:]}"
+
+
+@dataclass
+class DemoServed:
+    """`steadyhand demo` made in ``folder`` and `steadyhand serve --demo` over it."""
+
+    folder: Path
+    port: int
+    said: str  # what the demo printed
+    log: Path
+
+
+@contextmanager
+def demo_served(folder: Path, key: str, *demo_args: str) -> Iterator[DemoServed]:
+    """Run `steadyhand demo [demo_args]` in ``folder`` with ``key``, then `steadyhand serve
+    --demo` on a free port until the end; the server's log may hold no traceback."""
+    env = {**os.environ, "STEADYHAND_SECRET_KEY": key, "COLUMNS": "200"}
+    env.pop("STEADYHAND_CONFIG", None)
+    env.pop("STEADYHAND_NOW", None)
+    made = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "demo", *demo_args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    log = folder / "serve.log"
+    with log.open("w", encoding="utf-8") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "serve",
+                "--demo",
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
+        except requests.ConnectionError:
+            assert proc.poll() is None, log.read_text(encoding="utf-8")
+            return False
+
+    try:
+        assert wait_for(up, timeout=30), log.read_text(encoding="utf-8")
+        yield DemoServed(folder, port, made.stdout, log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text(encoding="utf-8")

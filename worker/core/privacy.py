@@ -72,3 +72,8 @@ def shown(figures: Sequence[Figure], min_size: int) -> list[Decision]:
             group.append(figure.respondents)
             decided[i] = Decision(figure, True)
     return [decided[i] for i in range(len(figures))]
+
+
+def decided(figures: Sequence[Figure], min_size: int) -> dict[tuple[str, str, str], Decision]:
+    """:func:`shown`'s decisions by each figure's ``(key, question, period)``."""
+    return {(d.figure.key, d.figure.question, d.figure.period): d for d in shown(figures, min_size)}

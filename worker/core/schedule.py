@@ -53,6 +53,12 @@ class Due:
         return self.at <= now < self.until
 
 
+def iso_week(day: date) -> str:
+    """The ISO week of ``day`` as weekly periods are written: ``2026-W45``."""
+    year, number, _ = day.isocalendar()
+    return f"{year}-W{number:02}"
+
+
 def is_allowed(moment: datetime, person: Person, away: Collection[date]) -> bool:
     """Is ``moment`` inside the person's working hours on a day they are not away?"""
     local = moment.astimezone(person.tz)
@@ -141,8 +147,7 @@ def weekly(
             continue
         until = allowed_until(moved, person, within)
         if until > now:
-            year, number, _ = day.isocalendar()
-            return Due(program, person.email, f"{year}-W{number:02}", moved, until)
+            return Due(program, person.email, iso_week(day), moved, until)
     return None
 
 

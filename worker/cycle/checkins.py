@@ -340,7 +340,7 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
         days = section.days if section else frozenset(range(5))
         since = wall_time(checkin_digest.previous(day, days), at, person.tz)
         return dict(digest_values(rt, person, day, since, local_day_range(day, person.tz).end))
-    year, week, _ = day.isocalendar()
+    week = schedule.iso_week(day)
     if rt.settings.emails.partners is None:
-        return partners.context(person, f"{year}-W{week:02}", [], [], True)
-    return partners_values(rt, person, day, f"{year}-W{week:02}")
+        return partners.context(person, week, [], [], True)
+    return partners_values(rt, person, day, week)

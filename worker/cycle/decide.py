@@ -448,8 +448,7 @@ def preview(rt: Runtime, program: str, email: str, day: date, now: datetime) -> 
         sent = schedule.next_allowed(wall, person, _away(rt, person, wall)) or wall
         return fill_at_send_time(rt, program, reflection_context(rt, person, day), sent)
     if program in ("recognition", "digest"):
-        year, week, _ = day.isocalendar()
-        due = schedule.Due(program, email, f"{year}-W{week:02}", moment, moment)
+        due = schedule.Due(program, email, schedule.iso_week(day), moment, moment)
         return (_recognition if program == "recognition" else _digest)(rt, person, due, moment)
     if program == "overload":
         ctx = _overload(rt, person, day, timedelta(days=7))

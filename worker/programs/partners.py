@@ -48,8 +48,7 @@ def due(
 def period_of(rotate: str, day: date) -> str:
     """The rotation period ``day`` falls in: ``2026-W45``, ``2026-11`` or ``""``."""
     if rotate == "weekly":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02}"
+        return schedule.iso_week(day)
     if rotate == "monthly":
         return f"{day.year}-{day.month:02}"
     return ""

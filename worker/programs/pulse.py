@@ -50,10 +50,8 @@ class Question:
         return range(self.low, self.high + 1)
 
 
-def week_of(day: date) -> str:
-    """The ISO week of ``day``, as a pulse's period: ``2026-W45``."""
-    year, number, _ = day.isocalendar()
-    return f"{year}-W{number:02}"
+#: The ISO week of a day, as a pulse's period: ``2026-W45``.
+week_of = schedule.iso_week
 
 
 def monday_of(week: str) -> date:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from worker.core import privacy
+from worker.core import privacy, schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +27,7 @@ class PulseFigure:
     histogram: Mapping[int, int]
 
 
-def week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+week_of = schedule.iso_week
 
 
 def _week(day: Mapping[str, Any]) -> str:
@@ -53,10 +51,7 @@ def section(
         for name, found in pulse.items()
         for f in found
     ]
-    decided = {
-        (d.figure.key, d.figure.question, d.figure.period): d
-        for d in privacy.shown(figures, min_size)
-    }
+    decided = privacy.decided(figures, min_size)
     counts = {(name, f.question, f.period): f for name, found in pulse.items() for f in found}
     out = []
     for name, members in teams:

@@ -201,11 +201,7 @@ class AnswerPages:
             "moved": typed.moved,
             "dampened": typed.dampened,
         }
-        now = self.site.clock()
-        changed = await self.site.call(
-            lambda s: s.record_answers(visit.email, PROGRAM, day.isoformat(), values, now)
-        )
-        outcome(request, "saved" if changed else "unchanged")
+        changed = await self.site.save(request, visit, PROGRAM, day.isoformat(), values)
         said = "Saved." if changed else "Nothing to change: these answers were already saved."
         if typed.empty:
             said = "Saved: this day has no answers now." if changed else "Nothing was saved."

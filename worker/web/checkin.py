@@ -160,11 +160,7 @@ class CheckinForm:
             "commitments": typed.commitments or None,
             "share": None if typed.empty else typed.share,
         }
-        now = self.site.clock()
-        changed = await self.site.call(
-            lambda s: s.record_answers(visit.email, PROGRAM, day.isoformat(), values, now)
-        )
-        outcome(request, "saved" if changed else "unchanged")
+        changed = await self.site.save(request, visit, PROGRAM, day.isoformat(), values)
         said = "Saved." if changed else "Nothing to change: this check-in was already saved."
         if typed.empty:
             said = "Saved: this day has no check-in now." if changed else "Nothing was saved."

@@ -27,10 +27,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from worker.config import Settings
-from worker.core import analysis, privacy
+from worker.core import analysis, privacy, schedule
 from worker.core.model import Person, Team, TimeRange, local_day_range
 from worker.core.wording import REASON_LABELS
 from worker.cycle.runtime import policy
+from worker.programs.pulse import Question
 from worker.store import Store
 from worker.store.figures import Experiment, PulseCounts
 from worker.web import charts
@@ -52,21 +53,11 @@ ALL = "All your teams"
 MAX_NAME = 200
 
 
-def week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+week_of = schedule.iso_week
 
 
 def monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    id: str
-    text: str
-    low: int
-    high: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +201,7 @@ def build(
         for key, found in counts.items()
         for c in found
     ]
-    decided = {
-        (d.figure.key, d.figure.question, d.figure.period): d
-        for d in privacy.shown(figures, min_size)
-    }
+    decided = privacy.decided(figures, min_size)
     found_counts = {(key, c.question, c.period): c for key, found in counts.items() for c in found}
     asked = questions(settings, (c for found in counts.values() for c in found))
 

@@ -99,10 +99,6 @@ class FollowupForm:
         values: dict[str, int | str | None] = {
             f"shared:{n}": items[n] if n in ticked else None for n in items
         }
-        now = self.site.clock()
-        changed = await self.site.call(
-            lambda s: s.record_answers(visit.email, PROGRAM, period, values, now)
-        )
-        outcome(request, "saved" if changed else "unchanged")
+        changed = await self.site.save(request, visit, PROGRAM, period, values)
         said = "Saved." if changed else "Nothing to change: this was already saved."
         return self._page(request, visit, items, {n: items[n] for n in ticked}, said=said)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -351,6 +351,24 @@ class Site:
 
     def csrf(self, visit: Visit) -> str:
         return self.links.csrf(visit.token, self.clock())
+
+    async def save(
+        self,
+        request: Request,
+        visit: Visit,
+        program: str,
+        period: str,
+        values: Mapping[str, int | str | None],
+    ) -> bool:
+        """Record ``visit``'s person's answers of ``program`` and ``period`` (the store's
+        :meth:`record_answers`) at the site's clock; whether anything changed, also said in
+        the request's log line."""
+        now = self.clock()
+        changed = await self.call(
+            lambda s: s.record_answers(visit.email, program, period, values, now)
+        )
+        outcome(request, "saved" if changed else "unchanged")
+        return changed
 
     def path(self, visit: Visit, purpose: Purpose, program: str, period: str) -> str:
         """The path, below the site's top (pages put ``root`` before it), of a link to

@@ -204,12 +204,8 @@ class PulseForm:
             values[q.id] = given.score
             values[f"{q.id}.comment"] = given.comment
             values[f"{q.id}.share"] = 1 if given.share and given.comment else None
-        now = self.site.clock()
-        changed = await self.site.call(
-            lambda s: s.record_answers(visit.email, pulse.NAME, week, values, now)
-        )
+        changed = await self.site.save(request, visit, pulse.NAME, week, values)
         _, earlier = await self._stored(visit, week)
-        outcome(request, "saved" if changed else "unchanged")
         said = "Saved." if changed else "Nothing to change: these answers were already saved."
         return self._page(request, visit, week, asked, typed, earlier, said=said)
 
